@@ -1,0 +1,122 @@
+"""Inputs and outputs of workflows and activities: the contracts between orchestration and ML."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.domain.request import BudgetUnit, DatasetSpec, Direction, ModelSpec, Objective, Strategy
+from app.domain.results import CheckpointInfo, TrialConfig, TrialMetrics
+from app.domain.space import ParamValue, SweepSpace
+from app.domain.training import TrainingParams
+
+
+class DatasetSnapshot(BaseModel):
+    """A content-addressed, immutable copy of a dataset's train and held-out splits.
+
+    Columns are normalised to ``text``, optional ``text_pair`` and integer ``label``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    snapshot_id: str
+    path: str
+    train_rows: int
+    eval_rows: int
+    label_names: list[str]
+    has_text_pair: bool
+    source: str
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+class SnapshotInput(BaseModel):
+    dataset: DatasetSpec
+    snapshot_root: str
+
+
+class Observation(BaseModel):
+    """A finished (trial, rung) result fed back to the sampler."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trial_index: int
+    params: dict[str, ParamValue]
+    rung: int
+    value: float
+
+
+class ProposeInput(BaseModel):
+    """Ask the sampler for configurations for the given new trial indices."""
+
+    space: SweepSpace
+    strategy: Strategy
+    direction: Direction
+    sweep_seed: int
+    trial_indices: list[int]
+    born_rung: int = 0
+    observations: list[Observation] = Field(default_factory=list)
+    pending: list[dict[str, ParamValue]] = Field(
+        default_factory=list, description="Configs running now, so a batch is spread out."
+    )
+
+
+class TrialJob(BaseModel):
+    """One trial trained to one rung's budget (and evaluated)."""
+
+    sweep_id: str
+    sweep_workflow_id: str
+    trial: TrialConfig
+    rung: int
+    budget: float
+    max_budget: float = Field(description="The ladder's top budget: spans the LR schedule.")
+    unit: BudgetUnit
+    model: ModelSpec
+    training: TrainingParams
+    snapshot: DatasetSnapshot
+    objective: Objective
+    artifact_root: str
+    resume_from: CheckpointInfo | None = None
+
+    @property
+    def trial_id(self) -> str:
+        return self.trial.trial_id
+
+
+class FineTuneInput(BaseModel):
+    job: TrialJob
+    training_workflow_id: str = Field(description="Receives checkpoint reports.")
+    control_poll_seconds: float = Field(default=3.0, gt=0)
+
+
+StopReason = Literal["budget", "paused", "cancelled"]
+
+
+class TrainOutcome(BaseModel):
+    checkpoint: CheckpointInfo
+    global_step: int
+    train_loss: float | None
+    train_seconds: float
+    stopped: StopReason = "budget"
+
+
+class EvalInput(BaseModel):
+    checkpoint: CheckpointInfo
+    snapshot: DatasetSnapshot
+    batch_size: int
+    max_length: int
+
+
+class EvalOutcome(BaseModel):
+    metrics: TrialMetrics
+    eval_seconds: float
+
+
+class TrialControl(BaseModel):
+    """What the sweep asks of one running trial, read by its training activity."""
+
+    stop: Literal["none", "pause", "cancel"] = "none"
+    checkpoint_generation: int = 0

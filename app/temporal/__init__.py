@@ -1,0 +1,1 @@
+"""Temporal wiring shared by the API, the workers and the CLI."""

@@ -1,0 +1,68 @@
+"""Task queues, workflow/activity/signal/query names, timeouts and retry policies: one place.
+
+Workflows call activities by these names, so the orchestration worker never imports the
+torch stack that implements the training activities.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Task queues (names kept from the seed demo).
+TRAINING_TASK_QUEUE = "bert-training-task-queue"
+ORCHESTRATION_TASK_QUEUE = "bert-eval-task-queue"
+
+# Workflows.
+LADDER_SWEEP_WORKFLOW = "LadderSweepWorkflow"
+SWEEP_WORKFLOW = "SweepWorkflow"
+COORDINATOR_WORKFLOW = "CoordinatorWorkflow"
+TRAINING_WORKFLOW = "CheckpointedBertTrainingWorkflow"
+EVAL_WORKFLOW = "BertEvalWorkflow"
+
+# Activities on the training queue (torch stack).
+SNAPSHOT_DATASET = "snapshot_dataset"
+FINE_TUNE = "fine_tune"
+EVALUATE = "evaluate_checkpoint"
+
+# Light activities on the orchestration queue.
+PROPOSE_CONFIGS = "propose_configs"
+
+# Signals and queries.
+REPORT_CHECKPOINT_SIGNAL = "report_checkpoint"  # training activity -> its training workflow
+LATEST_CHECKPOINT_QUERY = "latest_checkpoint"  # on CheckpointedBertTrainingWorkflow
+TRIAL_CONTROL_QUERY = "trial_control"  # training activity -> sweep workflow (arg: trial id)
+PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
+
+# Non-retryable error types raised by activities for input that will not fix itself.
+BAD_INPUT_ERROR = "BadInput"
+
+# Timeouts and retries.
+SNAPSHOT_TIMEOUT = timedelta(hours=2)
+SNAPSHOT_HEARTBEAT = timedelta(minutes=2)
+FINE_TUNE_TIMEOUT = timedelta(days=2)
+# A dead training worker is noticed within this long; the callback heartbeats every few seconds.
+FINE_TUNE_HEARTBEAT = timedelta(seconds=45)
+EVALUATE_TIMEOUT = timedelta(hours=2)
+EVALUATE_HEARTBEAT = timedelta(seconds=45)
+PROPOSE_TIMEOUT = timedelta(minutes=2)
+
+TRAINING_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=10,
+    non_retryable_error_types=[BAD_INPUT_ERROR],
+)
+LIGHT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=[BAD_INPUT_ERROR],
+)
+
+# How often a training activity asks its sweep for control requests (one light query).
+CONTROL_POLL_SECONDS = 3.0
+# Continue-as-new well before Temporal's history limits.
+CONTINUE_AS_NEW_EVENTS = 8000
