@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.domain.request import BudgetUnit, DatasetSpec, Direction, ModelSpec, Objective, Strategy
-from app.domain.results import CheckpointInfo, TrialConfig, TrialMetrics
+from app.domain.request import (
+    BudgetUnit,
+    DatasetSpec,
+    Direction,
+    ModelSpec,
+    Objective,
+    Strategy,
+    SweepRequest,
+)
+from app.domain.results import (
+    CheckpointInfo,
+    RungSummary,
+    TrialConfig,
+    TrialMetrics,
+    TrialResult,
+)
 from app.domain.space import ParamValue, SweepSpace
 from app.domain.training import TrainingParams
 
@@ -120,3 +135,51 @@ class TrialControl(BaseModel):
 
     stop: Literal["none", "pause", "cancel"] = "none"
     checkpoint_generation: int = 0
+
+
+class TrialRunInput(BaseModel):
+    """Input of CoordinatorWorkflow: train one trial to one rung, then evaluate it."""
+
+    job: TrialJob
+    run_key: str = Field(description="Unique suffix of child workflow ids for this run.")
+
+
+class TrialRunOutcome(BaseModel):
+    """What one CoordinatorWorkflow run produced: a rung result, or where it stopped early."""
+
+    stopped: StopReason
+    checkpoint: CheckpointInfo
+    global_step: int
+    train_seconds: float
+    metrics: TrialMetrics | None = None
+    eval_seconds: float = 0.0
+
+
+class SweepWorkflowInput(BaseModel):
+    """Input of LadderSweepWorkflow / SweepWorkflow."""
+
+    request: SweepRequest
+    artifact_root: str = Field(description="Checkpoints root, shared by all training workers.")
+    snapshot_root: str = Field(description="Dataset snapshots root, shared likewise.")
+    carried: SweepState | None = Field(
+        default=None, description="State carried over a continue-as-new; None on a fresh start."
+    )
+
+
+class SweepState(BaseModel):
+    """Everything a sweep workflow knows; small enough to carry over continue-as-new."""
+
+    started_at: datetime
+    snapshot: DatasetSnapshot | None = None
+    configs: dict[int, TrialConfig] = Field(default_factory=dict)
+    trials: dict[int, TrialResult] = Field(default_factory=dict)
+    rungs: list[RungSummary] = Field(default_factory=list)
+    current_rung: int = 0
+    next_trial_index: int = 0
+    paused: bool = False
+    checkpoint_generation: int = 0
+    trial_checkpoint_generation: dict[int, int] = Field(default_factory=dict)
+    cancelled_trials: list[int] = Field(default_factory=list)
+
+
+SweepWorkflowInput.model_rebuild()

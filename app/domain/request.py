@@ -125,7 +125,9 @@ class Ladder(_Strict):
                 if b != int(b):
                     raise ValueError(f"rungs[{i}].budget must be a whole number of steps, got {b}")
         if self.rungs[0].new_trials:
-            raise ValueError("rungs[0].new_trials is not allowed: ladder.trials sets the first rung")
+            raise ValueError(
+                "rungs[0].new_trials is not allowed: ladder.trials sets the first rung"
+            )
         last = len(self.rungs) - 1
         if self.rungs[last].keep is not None:
             raise ValueError(f"rungs[{last}].keep is not allowed: the last rung promotes nobody")
@@ -196,7 +198,9 @@ class SweepRequest(_Strict):
                     TrainingParams.model_validate({**self.training.model_dump(), name: value})
                 except ValidationError as exc:
                     reason = exc.errors()[0]["msg"]
-                    raise ValueError(f"space.{name}: value {value!r} is invalid: {reason}") from None
+                    raise ValueError(
+                        f"space.{name}: value {value!r} is invalid: {reason}"
+                    ) from None
         return self
 
 

@@ -1,0 +1,49 @@
+# Two commands on a fresh machine with only Python and pip: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+# uv from PATH, else the copy pip installs for this Python (bootstrapped on first use).
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+export UV_PYTHON_DOWNLOADS := never
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help bootstrap install demo demo-tiny dev test test-fast lint format clean
+
+help:
+	@echo "make demo      install everything, run the sample sweep on the embedded stack"
+	@echo "make test      install everything, run lint, type checks and the whole test suite"
+	@echo "make dev       run the embedded stack until Ctrl-C"
+
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
+		{ echo "installing uv with pip"; $(PYTHON) -m pip install --quiet uv; }
+
+install: bootstrap
+	$(UV) sync --frozen
+
+demo: install
+	$(UV) run sweeps demo $(ARGS)
+
+demo-tiny: install
+	$(UV) run sweeps demo --preset tiny $(ARGS)
+
+dev: install
+	$(UV) run sweeps dev
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+format: install
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+test: lint
+	$(UV) run pytest $(ARGS)
+
+test-fast: install
+	$(UV) run pytest -m "not slow and not e2e" $(ARGS)
+
+clean:
+	rm -rf .sweeps .pytest_cache .mypy_cache .ruff_cache

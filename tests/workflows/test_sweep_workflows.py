@@ -1,0 +1,171 @@
+"""Sweep workflows under the time-skipping test server, with fake training activities."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
+from app.domain.jobs import SweepWorkflowInput
+from app.temporal import contract
+from tests.workflows.fakes import FakeTraining
+from workers.activities.search import propose_configs
+from workers.workflows import ALL_WORKFLOWS
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+
+def make_request(**overrides: Any) -> SweepRequest:
+    body: dict[str, Any] = {
+        "name": "wf-test",
+        "model": {"source": "tiny-bert"},
+        "dataset": {"source": "tweet-sentiment"},
+        "space": {
+            "learning_rate": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True},
+            "weight_decay": {"type": "float", "low": 0.0, "high": 0.1},
+        },
+        "ladder": {
+            "unit": "steps",
+            "trials": 6,
+            "rungs": [
+                {"budget": 10, "keep": 3},
+                {"budget": 30, "keep": 1, "new_trials": 1},
+                {"budget": 90},
+            ],
+        },
+        "max_concurrency": 2,
+        "seed": 7,
+    }
+    body.update(overrides)
+    return SweepRequest.model_validate(body)
+
+@asynccontextmanager
+async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator[None]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        orchestration = Worker(
+            env.client,
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            workflows=ALL_WORKFLOWS,
+            activities=[propose_configs],
+            activity_executor=pool,
+        )
+        training = Worker(
+            env.client, task_queue=contract.TRAINING_TASK_QUEUE, activities=fake.activities()
+        )
+        async with orchestration, training:
+            yield
+
+async def run_sweep(
+    env: WorkflowEnvironment, request: SweepRequest, workflow: str = contract.LADDER_SWEEP_WORKFLOW
+) -> tuple[str, SweepResult]:
+    sweep_id = f"{request.name}-{uuid.uuid4().hex[:6]}"
+    result = await env.client.execute_workflow(
+        workflow,
+        SweepWorkflowInput(request=request, artifact_root="/artifacts", snapshot_root="/snapshots"),
+        id=sweep_id,
+        task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+        result_type=SweepResult,
+    )
+    return sweep_id, result
+
+async def test_ladder_sweep_promotes_top_k_from_checkpoints(env: WorkflowEnvironment) -> None:
+    fake = FakeTraining()
+    request = make_request()
+    async with workers(env, fake):
+        sweep_id, result = await run_sweep(env, request)
+
+    assert result.status == SweepStatus.COMPLETED
+    # 6 trials at rung 0; top 3 promoted + 1 new at rung 1; top 1 at rung 2.
+    assert [len(r.trial_ids) for r in result.rungs] == request.ladder.entrants() == [6, 4, 1]
+    assert len(fake.calls) == 11
+    assert fake.max_running <= request.max_concurrency
+
+    by_id = {t.trial_id: t for t in result.trials}
+    rung0 = sorted(
+        (t for t in result.trials if t.rungs and t.rungs[0].rung == 0),
+        key=lambda t: (-t.rungs[0].objective_value, t.trial_index),
+    )
+    assert result.rungs[0].survivors == [t.trial_id for t in rung0[:3]]
+    # Promotions continue from the previous rung's checkpoint; new trials start from scratch.
+    for call in fake.calls:
+        job = call.job
+        if job.rung == 0 or job.trial.born_rung == job.rung:
+            assert job.resume_from is None
+        else:
+            previous = by_id[job.trial_id].rungs[job.rung - 1].checkpoint
+            assert job.resume_from == previous
+        assert job.max_budget == 90
+    winner = result.rungs[2].trial_ids[0]
+    assert result.best is not None and result.best.trial_id == winner
+    assert by_id[winner].status == TrialStatus.COMPLETED and by_id[winner].rung == 2
+    pruned = [t for t in result.trials if t.status == TrialStatus.PRUNED]
+    assert len(pruned) == len(result.trials) - 1 == 6  # everyone but the winner
+    if os.environ.get("RECORD_HISTORIES"):
+        history = await env.client.get_workflow_handle(sweep_id).fetch_history()
+        # The file is named after the workflow id: replay needs it to rebuild child ids.
+        for old in HISTORIES.glob("wf-test-*.json"):
+            old.unlink()
+        (HISTORIES / f"{sweep_id}.json").write_text(history.to_json())
+
+async def test_same_seed_same_sweep(env: WorkflowEnvironment) -> None:
+    results = []
+    for _ in range(2):
+        async with workers(env, FakeTraining()):
+            results.append((await run_sweep(env, make_request()))[1])
+    first, second = ([(t.trial_id, t.params, t.objective_value) for t in r.trials] for r in results)
+    assert first == second
+
+async def test_random_sweep_workflow(env: WorkflowEnvironment) -> None:
+    fake = FakeTraining()
+    request = make_request(
+        strategy="random",
+        ladder={"unit": "steps", "trials": 5, "rungs": [{"budget": 20}]},
+        max_concurrency=3,
+    )
+    async with workers(env, fake):
+        _, result = await run_sweep(env, request, contract.SWEEP_WORKFLOW)
+    assert result.status == SweepStatus.COMPLETED
+    assert len(result.trials) == 5
+    assert all(t.status == TrialStatus.COMPLETED for t in result.trials)
+    assert fake.max_running <= 3
+    assert len({json.dumps(t.params, sort_keys=True) for t in result.trials}) == 5
+
+async def test_retried_training_resumes_from_reported_checkpoint(env: WorkflowEnvironment) -> None:
+    fake = FakeTraining(crash_first_attempt_of={"t0000"})
+    request = make_request(ladder={"unit": "steps", "trials": 2, "rungs": [{"budget": 40}]})
+    async with workers(env, fake):
+        sweep_id, result = await run_sweep(env, request)
+        training_id = f"{sweep_id}.t0000.r0.0.train"
+        latest = await env.client.get_workflow_handle(training_id).query(
+            contract.LATEST_CHECKPOINT_QUERY
+        )
+    assert result.status == SweepStatus.COMPLETED
+    assert [c.step for c in fake.resumed_from_heartbeat] == [20]
+    assert latest["step"] == 40
+    retried = [c for c in fake.calls if c.job.trial_id == "t0000"]
+    assert len(retried) == 2  # the crashed attempt and the resumed one
+
+async def test_bad_model_fails_every_trial_and_the_sweep(env: WorkflowEnvironment) -> None:
+    fake = FakeTraining(fail_model="./no/such/model")
+    request = make_request(
+        model={"source": "./no/such/model"},
+        ladder={"unit": "steps", "trials": 3, "rungs": [{"budget": 10}]},
+    )
+    async with workers(env, fake):
+        with pytest.raises(WorkflowFailureError) as failure:
+            await run_sweep(env, request)
+    message = str(failure.value.cause)
+    assert "./no/such/model does not exist" in message
+    assert len(fake.calls) == 0  # non-retryable: no attempt after the first failure
+
+Check = Callable[[SweepResult], None]

@@ -1,0 +1,1 @@
+"""Activity implementations (thin adapters); the torch-stack ones live apart from the light ones."""

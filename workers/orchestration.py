@@ -1,0 +1,49 @@
+"""Orchestration worker on bert-eval-task-queue: every workflow plus light activities.
+
+Runs on any CPU box: it never imports torch, transformers or datasets.
+    uv run python -m workers.orchestration
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from datetime import timedelta
+
+from temporalio.worker import Worker
+
+from app.logging import configure_logging
+from app.settings import Settings
+from app.temporal import contract
+from app.temporal.client import connect
+from workers.activities.search import propose_configs
+from workers.runtime import run_until_signalled
+from workers.workflows import ALL_WORKFLOWS
+
+log = logging.getLogger("workers.orchestration")
+
+
+async def run_worker(settings: Settings) -> None:
+    client = await connect(settings, wait_seconds=60)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        worker = Worker(
+            client,
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            workflows=ALL_WORKFLOWS,
+            activities=[propose_configs],
+            activity_executor=pool,
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        )
+        log.info("orchestration worker started on %s", contract.ORCHESTRATION_TASK_QUEUE)
+        await run_until_signalled(worker)
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()

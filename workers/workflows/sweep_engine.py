@@ -1,0 +1,393 @@
+"""The ladder (successive halving) sweep engine shared by LadderSweepWorkflow and SweepWorkflow.
+
+Flow: snapshot the dataset once; propose the first rung's configurations; run every trial of a
+rung (at most ``max_concurrency`` at once) as a CoordinatorWorkflow child; keep the top-k and
+promote them, continuing from their checkpoints, plus any fresh proposals; repeat.
+
+Proposals are made at rung boundaries from the complete results of earlier rungs, never from
+whichever trials happened to finish first, so a sweep's configurations depend only on its
+seed and results, not on timing: pausing, resuming or restarting workers changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from app.domain import (
+        DatasetSnapshot,
+        Observation,
+        ProposeInput,
+        RungResult,
+        RungSummary,
+        SnapshotInput,
+        SweepRequest,
+        SweepResult,
+        SweepStatus,
+        TrainingParams,
+        TrialConfig,
+        TrialControl,
+        TrialJob,
+        TrialResult,
+        TrialStatus,
+    )
+    from app.domain.jobs import SweepState, SweepWorkflowInput, TrialRunInput, TrialRunOutcome
+    from app.search import rungs
+    from app.temporal import contract
+
+
+class SweepEngine:
+    """Base class of the sweep workflows: state, control handlers and the ladder loop."""
+
+    # SweepWorkflow forces "random"; LadderSweepWorkflow follows the request.
+    forced_strategy: str | None = None
+
+    @workflow.init
+    def __init__(self, inp: SweepWorkflowInput) -> None:
+        request = inp.request
+        if self.forced_strategy is not None:
+            request = request.model_copy(update={"strategy": self.forced_strategy})
+        self._request = request
+        # Built here, not in run, so signals and queries that arrive first find state.
+        self._state = inp.carried or SweepState(started_at=workflow.now())
+        self._status = SweepStatus.RUNNING
+        self._error: str | None = None
+        self._slots = asyncio.Semaphore(request.max_concurrency)
+
+    # ---- queries and signals -------------------------------------------------------------
+
+    @workflow.query(name=contract.PROGRESS_QUERY)
+    def progress(self) -> SweepResult:
+        return self._result()
+
+    @workflow.query(name=contract.TRIAL_CONTROL_QUERY)
+    def trial_control(self, trial_id: str) -> TrialControl:
+        state = self._state
+        index = _index_of(trial_id)
+        stop: str = "none"
+        if index in state.cancelled_trials:
+            stop = "cancel"
+        elif state.paused:
+            stop = "pause"
+        generation = state.checkpoint_generation + state.trial_checkpoint_generation.get(index, 0)
+        return TrialControl.model_validate({"stop": stop, "checkpoint_generation": generation})
+
+    @workflow.signal(name="pause")
+    def pause(self) -> None:
+        self._state.paused = True
+
+    @workflow.signal(name="resume")
+    def resume(self) -> None:
+        self._state.paused = False
+
+    @workflow.signal(name="checkpoint")
+    def checkpoint(self, trial_id: str | None = None) -> None:
+        state = self._state
+        if trial_id is None:
+            state.checkpoint_generation += 1
+        else:
+            index = _index_of(trial_id)
+            state.trial_checkpoint_generation[index] = (
+                state.trial_checkpoint_generation.get(index, 0) + 1
+            )
+
+    @workflow.signal(name="cancel_trial")
+    def cancel_trial(self, trial_id: str) -> None:
+        state = self._state
+        index = _index_of(trial_id)
+        if index not in state.cancelled_trials:
+            state.cancelled_trials.append(index)
+
+    # ---- the ladder ------------------------------------------------------------------------
+
+    async def _run_sweep(self, inp: SweepWorkflowInput) -> SweepResult:
+        request, state = self._request, self._state
+        try:
+            if state.snapshot is None:
+                state.snapshot = await self._snapshot(inp)
+            for rung_index in range(state.current_rung, len(request.ladder.rungs)):
+                state.current_rung = rung_index
+                if len(state.rungs) <= rung_index:
+                    entrants = await self._entrants(rung_index)
+                    state.rungs.append(
+                        RungSummary(
+                            rung=rung_index,
+                            budget=request.ladder.rungs[rung_index].budget,
+                            trial_ids=[state.configs[i].trial_id for i in entrants],
+                        )
+                    )
+                await self._run_rung(inp, rung_index)
+                if not self._finish_rung(rung_index):
+                    break
+                if workflow.info().is_continue_as_new_suggested() and rung_index + 1 < len(
+                    request.ladder.rungs
+                ):
+                    state.current_rung = rung_index + 1
+                    workflow.continue_as_new(inp.model_copy(update={"carried": state}))
+        except asyncio.CancelledError:
+            self._status = SweepStatus.CANCELLED
+            raise
+        self._status = SweepStatus.COMPLETED
+        return self._result()
+
+    async def _snapshot(self, inp: SweepWorkflowInput) -> DatasetSnapshot:
+        try:
+            snapshot: DatasetSnapshot = await workflow.execute_activity(
+                contract.SNAPSHOT_DATASET,
+                SnapshotInput(dataset=self._request.dataset, snapshot_root=inp.snapshot_root),
+                result_type=DatasetSnapshot,
+                task_queue=contract.TRAINING_TASK_QUEUE,
+                start_to_close_timeout=contract.SNAPSHOT_TIMEOUT,
+                heartbeat_timeout=contract.SNAPSHOT_HEARTBEAT,
+                retry_policy=contract.TRAINING_RETRY,
+            )
+        except FailureError as err:
+            self._fail(f"dataset snapshot failed: {_root_message(err)}")
+        return snapshot
+
+    async def _entrants(self, rung_index: int) -> list[int]:
+        """Trial indices that train at this rung: survivors of the last rung plus new ones."""
+        request, state = self._request, self._state
+        ladder = request.ladder
+        if rung_index == 0:
+            promoted: list[int] = []
+            fresh = ladder.trials
+        else:
+            previous = state.rungs[rung_index - 1]
+            promoted = [_index_of(t) for t in previous.survivors]
+            fresh = ladder.rungs[rung_index].new_trials
+        new_indices = list(range(state.next_trial_index, state.next_trial_index + fresh))
+        if new_indices:
+            proposals: list[TrialConfig] = await workflow.execute_activity(
+                contract.PROPOSE_CONFIGS,
+                ProposeInput(
+                    space=request.space,
+                    strategy=request.strategy,
+                    direction=request.objective.resolved_direction,
+                    sweep_seed=request.seed,
+                    trial_indices=new_indices,
+                    born_rung=rung_index,
+                    observations=self._observations(),
+                ),
+                result_type=list[TrialConfig],
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                start_to_close_timeout=contract.PROPOSE_TIMEOUT,
+                retry_policy=contract.LIGHT_RETRY,
+            )
+            for config in proposals:
+                state.configs[config.trial_index] = config
+                state.trials[config.trial_index] = TrialResult(
+                    trial_id=config.trial_id,
+                    trial_index=config.trial_index,
+                    params=config.params,
+                    seed=config.seed,
+                    status=TrialStatus.PENDING,
+                    rung=rung_index,
+                )
+            state.next_trial_index += fresh
+        for index in promoted:
+            state.trials[index] = state.trials[index].model_copy(
+                update={"status": TrialStatus.PENDING, "rung": rung_index}
+            )
+        return promoted + new_indices
+
+    def _observations(self) -> list[Observation]:
+        state = self._state
+        return [
+            Observation(
+                trial_index=trial.trial_index,
+                params=trial.params,
+                rung=result.rung,
+                value=result.objective_value,
+            )
+            for trial in state.trials.values()
+            for result in trial.rungs
+        ]
+
+    async def _run_rung(self, inp: SweepWorkflowInput, rung_index: int) -> None:
+        state = self._state
+        summary = state.rungs[rung_index]
+        pending = [
+            _index_of(t)
+            for t in summary.trial_ids
+            if state.trials[_index_of(t)].status
+            in (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.PAUSED)
+        ]
+        # Tasks are created in index order; the semaphore wakes waiters in FIFO order, so
+        # trials start in a deterministic order and at most max_concurrency run at once.
+        await asyncio.gather(*(self._run_trial(inp, index, rung_index) for index in pending))
+
+    async def _run_trial(self, inp: SweepWorkflowInput, index: int, rung_index: int) -> None:
+        request, state = self._request, self._state
+        assert state.snapshot is not None
+        async with self._slots:
+            attempt = 0
+            while True:
+                await workflow.wait_condition(
+                    lambda: not state.paused or index in state.cancelled_trials
+                )
+                trial = state.trials[index]
+                if index in state.cancelled_trials:
+                    self._update_trial(index, status=TrialStatus.CANCELLED)
+                    return
+                self._update_trial(index, status=TrialStatus.RUNNING)
+                job = self._job(inp, index, rung_index, state.snapshot, request)
+                run_id = f"{workflow.info().workflow_id}.{trial.trial_id}.r{rung_index}.{attempt}"
+                try:
+                    outcome: TrialRunOutcome = await workflow.execute_child_workflow(
+                        contract.COORDINATOR_WORKFLOW,
+                        TrialRunInput(job=job, run_key=run_id),
+                        id=run_id,
+                        result_type=TrialRunOutcome,
+                        task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                    )
+                except ChildWorkflowError as err:
+                    self._update_trial(index, status=TrialStatus.FAILED, error=_root_message(err))
+                    workflow.logger.warning(
+                        "trial failed", extra={"trial_id": trial.trial_id, "rung": rung_index}
+                    )
+                    return
+                if outcome.stopped == "paused":
+                    self._update_trial(
+                        index, status=TrialStatus.PAUSED, checkpoint=outcome.checkpoint
+                    )
+                    attempt += 1
+                    continue
+                if outcome.stopped == "cancelled":
+                    self._update_trial(
+                        index, status=TrialStatus.CANCELLED, checkpoint=outcome.checkpoint
+                    )
+                    return
+                self._record(index, rung_index, outcome)
+                return
+
+    def _job(
+        self,
+        inp: SweepWorkflowInput,
+        index: int,
+        rung_index: int,
+        snapshot: DatasetSnapshot,
+        request: SweepRequest,
+    ) -> TrialJob:
+        config = self._state.configs[index]
+        trial = self._state.trials[index]
+        training = TrainingParams.model_validate({**request.training.model_dump(), **config.params})
+        return TrialJob(
+            sweep_id=workflow.info().workflow_id,
+            sweep_workflow_id=workflow.info().workflow_id,
+            trial=config,
+            rung=rung_index,
+            budget=request.ladder.rungs[rung_index].budget,
+            max_budget=request.ladder.max_budget,
+            unit=request.ladder.unit,
+            model=request.model,
+            training=training,
+            snapshot=snapshot,
+            objective=request.objective,
+            artifact_root=inp.artifact_root,
+            resume_from=trial.checkpoint,
+        )
+
+    def _record(self, index: int, rung_index: int, outcome: TrialRunOutcome) -> None:
+        request = self._request
+        assert outcome.metrics is not None
+        value = outcome.metrics.value(request.objective.metric)
+        trial = self._state.trials[index]
+        result = RungResult(
+            rung=rung_index,
+            budget=request.ladder.rungs[rung_index].budget,
+            global_step=outcome.global_step,
+            metrics=outcome.metrics,
+            objective_value=value,
+            checkpoint=outcome.checkpoint,
+            train_seconds=outcome.train_seconds,
+            eval_seconds=outcome.eval_seconds,
+        )
+        self._update_trial(
+            index,
+            status=TrialStatus.RUNNING,
+            rung=rung_index,
+            objective_value=value,
+            metrics=outcome.metrics,
+            checkpoint=outcome.checkpoint,
+            rungs=[*trial.rungs, result],
+            train_seconds=trial.train_seconds + outcome.train_seconds,
+        )
+
+    def _finish_rung(self, rung_index: int) -> bool:
+        """Mark survivors and pruned trials; False when the ladder is done."""
+        request, state = self._request, self._state
+        ladder = request.ladder
+        summary = state.rungs[rung_index]
+        members = [state.trials[_index_of(t)] for t in summary.trial_ids]
+        finished = [t for t in members if t.status == TrialStatus.RUNNING]
+        if not finished and not any(t.rungs for t in state.trials.values()):
+            errors = [t.error for t in members if t.error]
+            self._fail(f"no trial finished: {errors[0] if errors else 'every trial was cancelled'}")
+        survivors = rungs.select_survivors(
+            ladder, rung_index, members, request.objective.resolved_direction
+        )
+        survivor_ids = {t.trial_id for t in survivors}
+        last = rung_index == len(ladder.rungs) - 1
+        for trial in finished:
+            if trial.trial_id in survivor_ids:
+                status = TrialStatus.PENDING
+            else:
+                status = TrialStatus.COMPLETED if last else TrialStatus.PRUNED
+            self._update_trial(trial.trial_index, status=status)
+        state.rungs[rung_index] = summary.model_copy(
+            update={"survivors": [t.trial_id for t in survivors], "complete": True}
+        )
+        return not rungs.sweep_finished(ladder, rung_index, len(survivors))
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _update_trial(self, index: int, **changes: object) -> None:
+        state = self._state
+        state.trials[index] = state.trials[index].model_copy(update=changes)
+
+    def _fail(self, message: str) -> None:
+        self._status = SweepStatus.FAILED
+        self._error = message
+        raise ApplicationError(message, type="SweepFailed", non_retryable=True)
+
+    def _result(self) -> SweepResult:
+        request, state = self._request, self._state
+        status = self._status
+        if status == SweepStatus.RUNNING and state.paused:
+            status = SweepStatus.PAUSED
+        trials = [state.trials[i] for i in sorted(state.trials)]
+        result = SweepResult(
+            sweep_id=workflow.info().workflow_id,
+            name=request.name,
+            status=status,
+            metric=request.objective.metric,
+            direction=request.objective.resolved_direction,
+            current_rung=state.current_rung,
+            trials=trials,
+            rungs=state.rungs,
+            started_at=state.started_at,
+            ended_at=workflow.now()
+            if status != SweepStatus.RUNNING and status != SweepStatus.PAUSED
+            else None,
+            error=self._error,
+        )
+        best = rungs.best_trial(trials, request.objective.resolved_direction)
+        return result.model_copy(update={"best": best})
+
+
+def _index_of(trial_id: str) -> int:
+    try:
+        return int(trial_id.lstrip("t"))
+    except ValueError:
+        raise ApplicationError(f"unknown trial id {trial_id!r}") from None
+
+
+def _root_message(err: BaseException) -> str:
+    """The innermost cause's message: the activity's own words, not the wrappers'."""
+    while isinstance(err, FailureError) and err.cause is not None:
+        err = err.cause
+    return str(err.message if isinstance(err, FailureError) else err)
