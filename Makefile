@@ -39,8 +39,10 @@ format: install
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
+# pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: lint
-	$(UV) run pytest $(ARGS)
+	@$(UV) run pytest $(ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: install
 	$(UV) run pytest -m "not slow and not e2e" $(ARGS)

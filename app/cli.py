@@ -125,7 +125,8 @@ async def _run_demo(stack: EmbeddedStack, request: SweepRequest) -> SweepResult:
         return await follow(handle, show)
     except WorkflowFailureError:
         # The sweep failed (say, every trial hit bad input): its last state carries the reason.
-        return await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
+        final: SweepResult = await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
+        return final
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ class SnapshotInput(BaseModel):
 class Observation(BaseModel):
     """A finished (trial, rung) result fed back to the sampler."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")
 
     trial_index: int
     params: dict[str, ParamValue]

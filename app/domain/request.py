@@ -23,7 +23,8 @@ _DEFAULT_DIRECTION: dict[str, Direction] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf/NaN: an infinite budget would crash the ladder checks instead of failing validation.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Strict):

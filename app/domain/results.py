@@ -26,10 +26,15 @@ class CheckpointInfo(BaseModel):
     reason: CheckpointReason = "interval"
 
 
+# A diverged run can produce NaN metrics; write them as JSON NaN (not null) so that they
+# survive a round trip through Temporal payloads and rank as unusable.
+_NAN_SAFE = ConfigDict(ser_json_inf_nan="constants")
+
+
 class TrialMetrics(BaseModel):
     """Held-out metrics of one checkpoint."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")
 
     accuracy: float
     f1_macro: float
@@ -72,7 +77,7 @@ def trial_id(index: int) -> str:
 class RungResult(BaseModel):
     """One trial's outcome at one rung."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")
 
     rung: int
     budget: float
@@ -86,6 +91,8 @@ class RungResult(BaseModel):
 
 class TrialResult(BaseModel):
     """A trial as it stands: its config, per-rung results, and where it ended."""
+
+    model_config = _NAN_SAFE
 
     trial_id: str
     trial_index: int

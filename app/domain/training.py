@@ -12,7 +12,7 @@ SchedulerType = Literal["linear", "cosine", "constant", "constant_with_warmup"]
 class TrainingParams(BaseModel):
     """Every knob of one fine-tune. A trial's values = these, overridden by its sampled params."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     learning_rate: float = Field(default=5e-5, gt=0, le=1)
     weight_decay: float = Field(default=0.0, ge=0, le=1)

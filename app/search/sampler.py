@@ -98,7 +98,9 @@ def propose(inp: ProposeInput, *, n_startup: int = DEFAULT_N_STARTUP) -> list[Tr
     With too few observations TPE falls back to seeded random sampling.
 
     A proposal depends only on (sweep seed, trial index, observations, pending, the lower
-    indices of this batch): not on the order in which observations are listed.
+    indices of this batch): not on the order in which observations are listed. Pending configs
+    are taken in the order given; pass them in trial index order, and proposing a batch equals
+    proposing its indices one by one with the earlier ones passed as pending.
     """
     _quiet_optuna()
     indices = sorted(inp.trial_indices)

@@ -1,0 +1,48 @@
+"""End to end: the real Temporal dev server, both real workers, a real tiny-BERT sweep."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.domain import SweepResult, SweepStatus, TrialStatus
+from app.embedded import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def test_demo_tiny_runs_a_real_sweep(tmp_path: Path) -> None:
+    argv = [
+        sys.executable,
+        "-m",
+        "app.cli",
+        "demo",
+        "--preset",
+        "tiny",
+        "--json",
+        "--data-dir",
+        str(tmp_path / "state"),
+        "--temporal-port",
+        str(free_port()),
+        "--ui-port",
+        str(free_port()),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=480, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = SweepResult.model_validate(json.loads(done.stdout))
+
+    assert result.status == SweepStatus.COMPLETED
+    assert [len(r.trial_ids) for r in result.rungs] == [4, 2]
+    assert result.rungs[0].survivors == result.rungs[1].trial_ids
+    winner = result.best
+    assert winner is not None and winner.status == TrialStatus.COMPLETED and winner.rung == 1
+    assert winner.metrics is not None and winner.metrics.num_examples == 200
+    assert 0.0 <= winner.metrics.accuracy <= 1.0
+    # The promoted trial continued from its rung-0 checkpoint to the rung-1 budget.
+    assert [r.global_step for r in winner.rungs] == [10, 30]
+    assert winner.checkpoint is not None and Path(winner.checkpoint.path).is_dir()
+    assert "rung 1" in done.stderr  # progress was printed while it ran

@@ -1,0 +1,1 @@
+"""Pure unit tests: search logic, sampler, request validation (no Temporal server)."""
