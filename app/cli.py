@@ -25,8 +25,9 @@ from app.temporal.starter import follow, start_sweep
 cli = typer.Typer(
     help="Durable hyperparameter sweeps for fine-tuning transformers.", no_args_is_help=True
 )
-err = Console(stderr=True)
-out = Console()
+# Wide enough for the leaderboard when output goes to a file or a CI log (no terminal width).
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 DataDir = Annotated[Path | None, typer.Option(help="State directory (default .sweeps).")]
 TemporalPort = Annotated[int, typer.Option(help="Port of the embedded Temporal server.")]

@@ -6,6 +6,9 @@ from rich.console import Console
 from rich.table import Table
 
 from app.domain import SweepResult, TrialResult, TrialStatus
+from app.domain.request import MetricName
+
+_METRICS: tuple[MetricName, ...] = ("accuracy", "f1_macro", "eval_loss")
 
 
 def progress_line(result: SweepResult) -> str:
@@ -18,28 +21,31 @@ def progress_line(result: SweepResult) -> str:
         parts.append(f"rung {rung.rung} (budget {rung.budget:g}): {len(rung.trial_ids)} trials")
     parts.append(
         f"running {counts[TrialStatus.RUNNING]}, pending {counts[TrialStatus.PENDING]}, "
-        f"paused {counts[TrialStatus.PAUSED]}, done {sum(len(t.rungs) for t in result.trials)} runs"
+        f"paused {counts[TrialStatus.PAUSED]}, trained {sum(len(t.rungs) for t in result.trials)}"
     )
     if counts[TrialStatus.FAILED]:
         parts.append(f"failed {counts[TrialStatus.FAILED]}")
-    if result.best is not None and result.best.objective_value is not None:
+    best = result.best
+    if best is not None and best.rungs:
         parts.append(
-            f"best {result.best.trial_id} {result.metric}={result.best.objective_value:.4f} "
-            f"(rung {result.best.rung})"
+            f"best {best.trial_id} {result.metric}={best.rungs[-1].objective_value:.4f} "
+            f"(rung {best.rungs[-1].rung})"
         )
     return " | ".join(parts)
 
 
 def leaderboard_table(result: SweepResult, limit: int = 20) -> Table:
-    table = Table(title=f"{result.name} ({result.sweep_id}): {result.status.value}")
+    table = Table(
+        title=f"{result.name} ({result.sweep_id}): {result.status.value}",
+        caption=f"* objective: {result.direction} {result.metric}",
+    )
     table.add_column("#", justify="right")
     table.add_column("trial")
     table.add_column("status")
     table.add_column("rung", justify="right")
-    table.add_column(result.metric, justify="right")
-    table.add_column("accuracy", justify="right")
-    table.add_column("f1_macro", justify="right")
-    table.add_column("eval_loss", justify="right")
+    for metric in _METRICS:
+        marker = " *" if metric == result.metric else ""
+        table.add_column(metric + marker, justify="right")
     table.add_column("params")
     for rank, trial in enumerate(result.leaderboard()[:limit], start=1):
         table.add_row(str(rank), *_row(trial))
@@ -49,14 +55,12 @@ def leaderboard_table(result: SweepResult, limit: int = 20) -> Table:
 def _row(trial: TrialResult) -> list[str]:
     metrics = trial.metrics
     params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(trial.params.items()))
+    scored_rung = trial.rungs[-1].rung if trial.rungs else trial.rung
     return [
         trial.trial_id,
         trial.status.value,
-        str(trial.rung),
-        _fmt(trial.objective_value),
-        _fmt(metrics.accuracy if metrics else None),
-        _fmt(metrics.f1_macro if metrics else None),
-        _fmt(metrics.eval_loss if metrics else None),
+        str(scored_rung),
+        *(_fmt(metrics.value(m) if metrics else None) for m in _METRICS),
         params,
     ]
 

@@ -49,6 +49,7 @@ class TrialStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     PAUSED = "paused"
+    RUNG_DONE = "rung_done"  # finished its rung; waiting for the rung's promotion decision
     COMPLETED = "completed"  # reached the top rung
     PRUNED = "pruned"  # finished a rung and was not promoted
     FAILED = "failed"

@@ -77,8 +77,10 @@ class FakeTraining:
             target = int(job.budget)
             if job.trial_id in self.crash_first_attempt_of and info.attempt == 1:
                 half = self._checkpoint(inp, (start + target) // 2, "interval")
-                await activity.client().get_workflow_handle(inp.training_workflow_id).signal(
-                    contract.REPORT_CHECKPOINT_SIGNAL, half
+                await (
+                    activity.client()
+                    .get_workflow_handle(inp.training_workflow_id)
+                    .signal(contract.REPORT_CHECKPOINT_SIGNAL, half)
                 )
                 activity.heartbeat(half)
                 raise RuntimeError("worker lost mid-trial")
@@ -107,7 +109,10 @@ class FakeTraining:
         accuracy = fake_accuracy(float(params["learning_rate"]), inp.checkpoint.step)  # type: ignore[arg-type]
         return EvalOutcome(
             metrics=TrialMetrics(
-                accuracy=accuracy, f1_macro=accuracy - 0.1, eval_loss=1.0 - accuracy, num_examples=80
+                accuracy=accuracy,
+                f1_macro=accuracy - 0.1,
+                eval_loss=1.0 - accuracy,
+                num_examples=80,
             ),
             eval_seconds=0.01,
         )

@@ -25,6 +25,7 @@ from workers.workflows import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
+
 def make_request(**overrides: Any) -> SweepRequest:
     body: dict[str, Any] = {
         "name": "wf-test",
@@ -49,6 +50,7 @@ def make_request(**overrides: Any) -> SweepRequest:
     body.update(overrides)
     return SweepRequest.model_validate(body)
 
+
 @asynccontextmanager
 async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator[None]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
@@ -65,6 +67,7 @@ async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator
         async with orchestration, training:
             yield
 
+
 async def run_sweep(
     env: WorkflowEnvironment, request: SweepRequest, workflow: str = contract.LADDER_SWEEP_WORKFLOW
 ) -> tuple[str, SweepResult]:
@@ -77,6 +80,7 @@ async def run_sweep(
         result_type=SweepResult,
     )
     return sweep_id, result
+
 
 async def test_ladder_sweep_promotes_top_k_from_checkpoints(env: WorkflowEnvironment) -> None:
     fake = FakeTraining()
@@ -117,6 +121,7 @@ async def test_ladder_sweep_promotes_top_k_from_checkpoints(env: WorkflowEnviron
             old.unlink()
         (HISTORIES / f"{sweep_id}.json").write_text(history.to_json())
 
+
 async def test_same_seed_same_sweep(env: WorkflowEnvironment) -> None:
     results = []
     for _ in range(2):
@@ -124,6 +129,7 @@ async def test_same_seed_same_sweep(env: WorkflowEnvironment) -> None:
             results.append((await run_sweep(env, make_request()))[1])
     first, second = ([(t.trial_id, t.params, t.objective_value) for t in r.trials] for r in results)
     assert first == second
+
 
 async def test_random_sweep_workflow(env: WorkflowEnvironment) -> None:
     fake = FakeTraining()
@@ -140,6 +146,7 @@ async def test_random_sweep_workflow(env: WorkflowEnvironment) -> None:
     assert fake.max_running <= 3
     assert len({json.dumps(t.params, sort_keys=True) for t in result.trials}) == 5
 
+
 async def test_retried_training_resumes_from_reported_checkpoint(env: WorkflowEnvironment) -> None:
     fake = FakeTraining(crash_first_attempt_of={"t0000"})
     request = make_request(ladder={"unit": "steps", "trials": 2, "rungs": [{"budget": 40}]})
@@ -155,6 +162,7 @@ async def test_retried_training_resumes_from_reported_checkpoint(env: WorkflowEn
     retried = [c for c in fake.calls if c.job.trial_id == "t0000"]
     assert len(retried) == 2  # the crashed attempt and the resumed one
 
+
 async def test_bad_model_fails_every_trial_and_the_sweep(env: WorkflowEnvironment) -> None:
     fake = FakeTraining(fail_model="./no/such/model")
     request = make_request(
@@ -167,5 +175,6 @@ async def test_bad_model_fails_every_trial_and_the_sweep(env: WorkflowEnvironmen
     message = str(failure.value.cause)
     assert "./no/such/model does not exist" in message
     assert len(fake.calls) == 0  # non-retryable: no attempt after the first failure
+
 
 Check = Callable[[SweepResult], None]

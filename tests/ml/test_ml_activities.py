@@ -1,0 +1,254 @@
+"""The training-queue activities through temporalio's ActivityEnvironment."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ml_helpers import (
+    MAX_STEPS,
+    Evaluate,
+    FakeClient,
+    JobFactory,
+    Reference,
+    assert_same_metrics,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from app.domain import (
+    CheckpointInfo,
+    DatasetSnapshot,
+    DatasetSpec,
+    EvalInput,
+    FineTuneInput,
+    SnapshotInput,
+    TrialControl,
+)
+from app.temporal import contract
+from workers.activities.training import (
+    INTERRUPTED_ERROR,
+    TrainingActivities,
+    resume_from_heartbeat,
+)
+from workers.ml.checkpoints import is_complete
+from workers.ml.train import fine_tune
+
+TRAINING_WORKFLOW_ID = "training-t0003"
+
+
+def activities(
+    loop: asyncio.AbstractEventLoop, client: FakeClient | None, keepalive_seconds: float = 10
+) -> TrainingActivities:
+    return TrainingActivities(
+        loop,
+        client,  # type: ignore[arg-type]
+        rpc_timeout_seconds=5,
+        keepalive_seconds=keepalive_seconds,
+    )
+
+
+def fine_tune_input(job: Any, poll_seconds: float = 3.0) -> FineTuneInput:
+    return FineTuneInput(
+        job=job, training_workflow_id=TRAINING_WORKFLOW_ID, control_poll_seconds=poll_seconds
+    )
+
+
+def assert_bad_input(error: pytest.ExceptionInfo[ApplicationError], *fragments: str) -> None:
+    assert error.value.type == contract.BAD_INPUT_ERROR
+    assert error.value.non_retryable
+    for fragment in fragments:
+        assert fragment in error.value.message
+
+
+def test_snapshot_missing_column_is_non_retryable(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop
+) -> None:
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("review,stars\ngood,5\nbad,1\n")
+    spec = DatasetSpec(source=str(csv), text_field="body", label_field="stars")
+    inp = SnapshotInput(dataset=spec, snapshot_root=str(tmp_path / "snaps"))
+    with pytest.raises(ApplicationError) as error:
+        ActivityEnvironment().run(activities(worker_loop, None).snapshot_dataset, inp)
+    assert_bad_input(error, "dataset.text_field 'body'", "columns: review, stars")
+
+
+def test_snapshot_missing_file_is_non_retryable(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop
+) -> None:
+    inp = SnapshotInput(
+        dataset=DatasetSpec(source=str(tmp_path / "nope.csv")), snapshot_root=str(tmp_path)
+    )
+    with pytest.raises(ApplicationError) as error:
+        ActivityEnvironment().run(activities(worker_loop, None).snapshot_dataset, inp)
+    assert_bad_input(error, "nope.csv", "no such file")
+
+
+def test_snapshot_activity_heartbeats_and_returns_the_snapshot(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop
+) -> None:
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("text,label\n" + "".join(f"row {i},{i % 2}\n" for i in range(20)))
+    inp = SnapshotInput(dataset=DatasetSpec(source=str(csv)), snapshot_root=str(tmp_path / "s"))
+    env = ActivityEnvironment()
+    beats: list[tuple[Any, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    snap = env.run(activities(worker_loop, None, keepalive_seconds=0.005).snapshot_dataset, inp)
+    assert isinstance(snap, DatasetSnapshot)
+    assert snap.label_names == ["0", "1"]
+    # A helper thread keeps heartbeating while the snapshot is built, naming the stage.
+    assert beats
+    assert {stage for (stage,) in beats} <= {"starting", "loading", "normalising", "writing"}
+
+
+def test_fine_tune_missing_model_path_is_non_retryable(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
+) -> None:
+    job = make_job(tmp_path, model="./models/does-not-exist")
+    with pytest.raises(ApplicationError) as error:
+        ActivityEnvironment().run(activities(worker_loop, None).fine_tune, fine_tune_input(job))
+    assert_bad_input(error, "model.source './models/does-not-exist'", "no such directory")
+
+
+def test_fine_tune_heartbeats_reports_checkpoints_and_polls_control(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
+) -> None:
+    client = FakeClient()
+    client.control = TrialControl(checkpoint_generation=4)
+    env = ActivityEnvironment()
+    beats: list[tuple[Any, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    job = make_job(tmp_path, budget=12)
+    outcome = env.run(activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001))
+
+    assert outcome.global_step == 12
+    reports = [arg for _, _, arg in client.signals]
+    assert {(wf, name) for wf, name, _ in client.signals} == {
+        (TRAINING_WORKFLOW_ID, contract.REPORT_CHECKPOINT_SIGNAL)
+    }
+    assert [(c.step, c.reason) for c in reports] == [
+        (5, "interval"),
+        (10, "interval"),
+        (12, "rung_end"),
+    ]
+    assert client.queries
+    assert set(client.queries) == {(job.sweep_workflow_id, contract.TRIAL_CONTROL_QUERY, "t0003")}
+    # Heartbeat details[0] is the newest complete checkpoint, as JSON, for a retry to resume.
+    last_checkpoint, progress = beats[-1]
+    assert CheckpointInfo.model_validate(last_checkpoint) == outcome.checkpoint
+    assert progress["step"] == 12
+
+
+def test_failed_control_queries_do_not_stop_training(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
+) -> None:
+    client = FakeClient()
+    client.query_error = RuntimeError("sweep workflow unreachable")
+    job = make_job(tmp_path, budget=6)
+    outcome = ActivityEnvironment().run(
+        activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001)
+    )
+    assert outcome.global_step == 6
+    assert len(client.queries) > 1
+
+
+def test_retry_resumes_from_the_heartbeated_checkpoint(
+    tmp_path: Path,
+    worker_loop: asyncio.AbstractEventLoop,
+    make_job: JobFactory,
+    evaluate: Evaluate,
+    reference: Reference,
+) -> None:
+    # The previous attempt got to step 12 (in another directory, so only the heartbeat
+    # can tell this attempt about it).
+    earlier = fine_tune(make_job(tmp_path / "first-attempt", budget=12, rung=1))
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, attempt=2, heartbeat_details=[earlier.checkpoint.model_dump(mode="json")]
+    )
+    beats: list[tuple[Any, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    job = make_job(tmp_path / "second-attempt", rung=1)
+    outcome = env.run(activities(worker_loop, None).fine_tune, fine_tune_input(job))
+    assert beats[0][1]["step"] == 12  # started where the first attempt left off
+    assert outcome.global_step == MAX_STEPS
+    assert_same_metrics(evaluate(outcome.checkpoint), reference.metrics)
+
+
+def test_resume_from_heartbeat_only_takes_newer_complete_checkpoints(
+    tmp_path: Path, make_job: JobFactory
+) -> None:
+    done = fine_tune(make_job(tmp_path, budget=5)).checkpoint
+    details = [done.model_dump(mode="json")]
+    job = make_job(tmp_path)
+    assert resume_from_heartbeat(job, 1, details) is job  # first attempt: nothing to resume
+    assert resume_from_heartbeat(job, 2, [None, {}]) is job
+    assert resume_from_heartbeat(job, 2, details).resume_from == done
+    newer = done.model_copy(update={"step": 9})
+    assert (
+        resume_from_heartbeat(job.model_copy(update={"resume_from": newer}), 2, details).resume_from
+        == newer
+    )
+    gone = done.model_copy(update={"path": str(tmp_path / "checkpoint-404")})
+    assert resume_from_heartbeat(job, 2, [gone.model_dump(mode="json")]) is job
+
+
+def test_cancellation_saves_a_checkpoint_and_returns_cancelled(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
+) -> None:
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: env.cancel()  # cancelled as soon as it starts
+    outcome = env.run(activities(worker_loop, None).fine_tune, fine_tune_input(make_job(tmp_path)))
+    assert outcome.stopped == "cancelled"
+    assert (outcome.global_step, outcome.checkpoint.reason) == (1, "cancel")
+    assert is_complete(outcome.checkpoint.path)
+
+
+def test_worker_shutdown_checkpoints_then_fails_retryably(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
+) -> None:
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: env.worker_shutdown()
+    with pytest.raises(ApplicationError) as error:
+        env.run(activities(worker_loop, None).fine_tune, fine_tune_input(make_job(tmp_path)))
+    assert error.value.type == INTERRUPTED_ERROR
+    assert not error.value.non_retryable
+    saved = CheckpointInfo.model_validate(error.value.details[0])
+    assert (saved.step, saved.reason) == (1, "pause")
+    assert is_complete(saved.path)
+
+
+def test_evaluate_activity(
+    worker_loop: asyncio.AbstractEventLoop,
+    tweet_snapshot: DatasetSnapshot,
+    reference: Reference,
+) -> None:
+    inp = EvalInput(
+        checkpoint=reference.outcome.checkpoint,
+        snapshot=tweet_snapshot,
+        batch_size=32,
+        max_length=48,
+    )
+    outcome = ActivityEnvironment().run(activities(worker_loop, None).evaluate_checkpoint, inp)
+    assert_same_metrics(outcome.metrics, reference.metrics)  # batch size does not matter
+    assert outcome.metrics.num_examples == tweet_snapshot.eval_rows
+    assert 0 <= outcome.metrics.accuracy <= 1
+
+
+def test_evaluate_incomplete_checkpoint_is_non_retryable(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, tweet_snapshot: DatasetSnapshot
+) -> None:
+    half = tmp_path / "checkpoint-3"
+    half.mkdir()
+    inp = EvalInput(
+        checkpoint=CheckpointInfo(path=str(half), step=3, epoch=0.1, rung=0),
+        snapshot=tweet_snapshot,
+        batch_size=8,
+        max_length=32,
+    )
+    with pytest.raises(ApplicationError) as error:
+        ActivityEnvironment().run(activities(worker_loop, None).evaluate_checkpoint, inp)
+    assert_bad_input(error, "incomplete")

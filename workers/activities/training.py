@@ -1,0 +1,311 @@
+"""Training-queue activities: thin Temporal adapters over ``workers.ml``.
+
+They run synchronously in the training worker's thread pool (torch releases the GIL, the
+event loop stays responsive). Talking back to workflows (checkpoint reports, control queries)
+goes through the worker's client on its event loop; those calls are best effort: a lost
+report or query must never kill hours of training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from app.domain import (
+    CheckpointInfo,
+    DatasetSnapshot,
+    EvalInput,
+    EvalOutcome,
+    FineTuneInput,
+    SnapshotInput,
+    TrainOutcome,
+    TrialControl,
+    TrialJob,
+)
+from app.temporal import contract
+from workers.ml.checkpoints import is_complete
+from workers.ml.errors import BadInputError
+from workers.ml.evaluate import evaluate_checkpoint
+from workers.ml.events import log_event, log_warning
+from workers.ml.hooks import StopRequest, TrainingHooks, TrainingProgress
+from workers.ml.snapshot import create_snapshot
+from workers.ml.train import fine_tune
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Heartbeats while a slow step runs between progress reports (a model or dataset download,
+# tokenising, loading weights): well inside the contract's heartbeat timeouts.
+KEEPALIVE_SECONDS = 10.0
+
+# Raised (retryable) when a worker shutdown or a server-side timeout interrupted training
+# after a checkpoint was saved: the next attempt resumes from it.
+INTERRUPTED_ERROR = "TrainingInterrupted"
+
+
+class TrainingActivities:
+    """The torch-stack activities, bound to the worker's event loop and Temporal client.
+
+    Build it in the training worker's ``main`` (inside the running loop)::
+
+        acts = TrainingActivities(asyncio.get_running_loop(), client)
+        Worker(client, task_queue=contract.TRAINING_TASK_QUEUE, activities=acts.all(),
+               activity_executor=ThreadPoolExecutor(...), graceful_shutdown_timeout=...)
+
+    ``client`` may be None (tests, CLI): checkpoint reports and control queries are skipped.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        client: Client | None,
+        *,
+        rpc_timeout_seconds: float = 10.0,
+        heartbeat_seconds: float = 5.0,
+        keepalive_seconds: float = KEEPALIVE_SECONDS,
+    ) -> None:
+        self._loop = loop
+        self._client = client
+        self._rpc_timeout = rpc_timeout_seconds
+        self._heartbeat_seconds = heartbeat_seconds
+        self._keepalive_seconds = keepalive_seconds
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.snapshot_dataset, self.fine_tune, self.evaluate_checkpoint]
+
+    @activity.defn(name=contract.SNAPSHOT_DATASET)
+    def snapshot_dataset(self, inp: SnapshotInput) -> DatasetSnapshot:
+        stage = ["starting"]
+        with _bad_input_is_final(), _keepalive(lambda: (stage[0],), self._keepalive_seconds):
+            return create_snapshot(
+                inp.dataset, Path(inp.snapshot_root), progress=lambda now: stage.__setitem__(0, now)
+            )
+
+    # Cancellation must not arrive as an exception in the middle of a torch op: the training
+    # loop reads activity.is_cancelled() each step and stops with a checkpoint instead.
+    @activity.defn(name=contract.FINE_TUNE, no_thread_cancel_exception=True)
+    def fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
+        info = activity.info()
+        job = resume_from_heartbeat(inp.job, info.attempt, info.heartbeat_details)
+        fields = _fields(job)
+        log_event(
+            log,
+            "activity.fine_tune.start",
+            **fields,
+            attempt=info.attempt,
+            budget=job.budget,
+            resume_step=job.resume_from.step if job.resume_from else 0,
+        )
+        session = _FineTuneSession(self, inp, job)
+        # The keepalive covers loading (possibly downloading) the model and tokenising; once
+        # steps run, the training loop's own heartbeats take over, so a hung loop still times out.
+        with (
+            _bad_input_is_final(),
+            _keepalive(session.last_details, self._keepalive_seconds, until=session.is_training),
+        ):
+            outcome = fine_tune(job, session.hooks())
+        if outcome.stopped == "paused" and session.interrupted_by is not None:
+            # Not a user pause: the worker is going away or the server gave up on this attempt.
+            raise ApplicationError(
+                f"training interrupted ({session.interrupted_by}) at step {outcome.global_step}; "
+                f"resume from {outcome.checkpoint.path}",
+                outcome.checkpoint.model_dump(mode="json"),
+                type=INTERRUPTED_ERROR,
+            )
+        log_event(
+            log,
+            "activity.fine_tune.done",
+            **fields,
+            step=outcome.global_step,
+            stopped=outcome.stopped,
+            checkpoint=outcome.checkpoint.path,
+        )
+        return outcome
+
+    @activity.defn(name=contract.EVALUATE)
+    def evaluate_checkpoint(self, inp: EvalInput) -> EvalOutcome:
+        progress = {"done": 0, "total": inp.snapshot.eval_rows}
+        with _bad_input_is_final(), _keepalive(lambda: (progress,), self._keepalive_seconds):
+            return evaluate_checkpoint(
+                inp, progress=lambda done, total: progress.update(done=done, total=total)
+            )
+
+    def call_workflow(
+        self, what: str, make: Callable[[Client], Coroutine[Any, Any, T]]
+    ) -> T | None:
+        """Run ``make(client)`` on the worker's loop from this activity thread; None on failure."""
+        if self._client is None:
+            return None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            # Blocking on our own loop would deadlock it.
+            log_event(log, "workflow_call.skipped", what=what, reason="on_event_loop_thread")
+            return None
+        future = asyncio.run_coroutine_threadsafe(make(self._client), self._loop)
+        try:
+            return future.result(timeout=self._rpc_timeout)
+        except (Exception, concurrent.futures.TimeoutError) as exc:
+            future.cancel()
+            log_warning(log, "workflow_call.failed", what=what, error=repr(exc))
+            return None
+
+
+class _FineTuneSession:
+    """The hooks of one fine_tune attempt: heartbeats, checkpoint reports, control polling."""
+
+    def __init__(self, owner: TrainingActivities, inp: FineTuneInput, job: TrialJob) -> None:
+        self.owner = owner
+        self.inp = inp
+        self.job = job
+        self.control = TrialControl()
+        self.interrupted_by: str | None = None
+        start = job.resume_from.model_dump(mode="json") if job.resume_from else None
+        self._details: tuple[Any, ...] = (
+            start,
+            {"step": job.resume_from.step if job.resume_from else 0},
+        )
+        self._start_step: int | None = None
+        self._training = threading.Event()
+
+    def last_details(self) -> tuple[Any, ...]:
+        return self._details
+
+    def is_training(self) -> bool:
+        return self._training.is_set()
+
+    def hooks(self) -> TrainingHooks:
+        return TrainingHooks(
+            on_checkpoint=self.report_checkpoint,
+            heartbeat=self.heartbeat,
+            poll_control=self.poll_control,
+            interrupt=self.interrupt,
+            control_poll_seconds=self.inp.control_poll_seconds,
+            heartbeat_seconds=self.owner._heartbeat_seconds,
+        )
+
+    def heartbeat(self, progress: TrainingProgress) -> None:
+        # Details[0] is what a retry resumes from; details[1] is for humans (Web UI).
+        checkpoint = progress.checkpoint.model_dump(mode="json") if progress.checkpoint else None
+        self._details = (
+            checkpoint,
+            {
+                "step": progress.step,
+                "target_step": progress.target_step,
+                "max_steps": progress.max_steps,
+                "epoch": round(progress.epoch, 4),
+            },
+        )
+        if self._start_step is None:
+            self._start_step = progress.step
+        elif progress.step > self._start_step:
+            self._training.set()
+        activity.heartbeat(*self._details)
+
+    def report_checkpoint(self, info: CheckpointInfo) -> None:
+        async def signal(client: Client) -> None:
+            handle = client.get_workflow_handle(self.inp.training_workflow_id)
+            await handle.signal(contract.REPORT_CHECKPOINT_SIGNAL, info)
+
+        self.owner.call_workflow("report_checkpoint", signal)
+
+    def poll_control(self) -> TrialControl:
+        async def query(client: Client) -> TrialControl:
+            handle = client.get_workflow_handle(self.job.sweep_workflow_id)
+            answer = await handle.query(
+                contract.TRIAL_CONTROL_QUERY, self.job.trial_id, result_type=TrialControl
+            )
+            return TrialControl.model_validate(answer)
+
+        answer = self.owner.call_workflow("trial_control", query)
+        if answer is not None:
+            self.control = answer
+        return self.control
+
+    def interrupt(self) -> StopRequest | None:
+        if activity.is_cancelled():
+            details = activity.cancellation_details()
+            if details is None or details.cancel_requested:
+                return "cancel"
+            self.interrupted_by = _describe(details)
+            return "pause"
+        if activity.is_worker_shutdown():
+            self.interrupted_by = "worker_shutdown"
+            return "pause"
+        return None
+
+
+def resume_from_heartbeat(job: TrialJob, attempt: int, details: Sequence[Any]) -> TrialJob:
+    """On a retry, resume from the last checkpoint the previous attempt heartbeated, when it
+    is newer than the job's own starting point and still complete on disk."""
+    if attempt <= 1 or not details or details[0] is None:
+        return job
+    try:
+        last = CheckpointInfo.model_validate(details[0])
+    except ValueError:
+        log_warning(log, "heartbeat.unreadable", **_fields(job))
+        return job
+    if not is_complete(last.path):
+        log_warning(log, "heartbeat.checkpoint_gone", **_fields(job), path=last.path)
+        return job
+    if job.resume_from is not None and job.resume_from.step >= last.step:
+        return job
+    return job.model_copy(update={"resume_from": last})
+
+
+@contextmanager
+def _keepalive(
+    details: Callable[[], tuple[Any, ...]],
+    every: float = KEEPALIVE_SECONDS,
+    until: Callable[[], bool] = lambda: False,
+) -> Iterator[None]:
+    """Heartbeat ``details()`` from a helper thread every ``every`` seconds until ``until()``.
+
+    The thread runs in a copy of this activity's context, which is what activity.heartbeat
+    needs; the SDK forwards the heartbeat to the worker's event loop thread-safely.
+    """
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(every) and not until():
+            activity.heartbeat(*details())
+
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(beat,), name="keepalive", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
+@contextmanager
+def _bad_input_is_final() -> Iterator[None]:
+    try:
+        yield
+    except BadInputError as exc:
+        raise ApplicationError(str(exc), type=contract.BAD_INPUT_ERROR, non_retryable=True) from exc
+
+
+def _describe(details: activity.ActivityCancellationDetails) -> str:
+    reasons = [name for name, value in vars(details).items() if value is True]
+    return ",".join(reasons) or "cancelled"
+
+
+def _fields(job: TrialJob) -> dict[str, object]:
+    return {"sweep_id": job.sweep_id, "trial_id": job.trial_id, "rung": job.rung}
