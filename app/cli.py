@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from temporalio.client import WorkflowFailureError
 
 from app.domain import SweepRequest, SweepResult, SweepStatus
@@ -17,6 +18,7 @@ from app.embedded import EmbeddedStack, EmbeddedStackError
 from app.logging import configure_logging
 from app.presets import preset
 from app.render import print_summary, progress_line
+from app.request_files import RequestFileError, load_request
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.client import connect
@@ -70,6 +72,10 @@ def demo(
     preset_name: Annotated[
         str, typer.Option("--preset", help="default (MiniLM on tweets) or tiny (smoke check).")
     ] = "default",
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Run this SweepRequest file (YAML/JSON) instead of a preset."),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the SweepResult as JSON.")
     ] = False,
@@ -84,9 +90,14 @@ def demo(
             f"[red]error:[/red] --preset: unknown preset {preset_name!r}; use default or tiny"
         )
         raise typer.Exit(2)
+    try:
+        request = load_request(file) if file else preset(preset_name, seed=seed)  # type: ignore[arg-type]
+    except RequestFileError as exc:
+        # Rejected before anything starts: no server, no workflow.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
     settings = _settings(data_dir)
     configure_logging("WARNING")
-    request = preset(preset_name, seed=seed)  # type: ignore[arg-type]
     stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port)
     started = time.monotonic()
     try:

@@ -37,6 +37,9 @@ PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
 
 # Non-retryable error types raised by activities for input that will not fix itself.
 BAD_INPUT_ERROR = "BadInput"
+# Retryable: a worker shutdown or server-side timeout interrupted training after a checkpoint
+# was saved; the next attempt resumes from it.
+INTERRUPTED_ERROR = "TrainingInterrupted"
 
 # Timeouts and retries.
 SNAPSHOT_TIMEOUT = timedelta(hours=2)

@@ -46,3 +46,28 @@ def test_demo_tiny_runs_a_real_sweep(tmp_path: Path) -> None:
     assert [r.global_step for r in winner.rungs] == [10, 30]
     assert winner.checkpoint is not None and Path(winner.checkpoint.path).is_dir()
     assert "rung 1" in done.stderr  # progress was printed while it ran
+
+
+def test_missing_dataset_fails_the_sweep_with_its_message(tmp_path: Path) -> None:
+    """A dataset that does not exist fails its activity once, non-retryably, and the sweep
+    ends failed with that message instead of retrying forever."""
+    request = tmp_path / "sweep.yaml"
+    missing = tmp_path / "no-such-tweets.csv"
+    request.write_text(
+        "name: missing-data\n"
+        "model: {source: tiny-bert}\n"
+        f"dataset: {{source: '{missing}'}}\n"
+        "space: {learning_rate: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}}\n"
+        "ladder: {trials: 2, rungs: [{budget: 5}]}\n"
+    )
+    argv = [
+        sys.executable, "-m", "app.cli", "demo", "--file", str(request), "--json",
+        "--data-dir", str(tmp_path / "state"),
+        "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr[-4000:]
+    result = SweepResult.model_validate(json.loads(done.stdout))
+    assert result.status == SweepStatus.FAILED
+    assert result.error is not None and "no-such-tweets.csv" in result.error
+    assert result.trials == []  # nothing was proposed or trained

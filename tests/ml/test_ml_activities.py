@@ -30,7 +30,6 @@ from app.domain import (
 )
 from app.temporal import contract
 from workers.activities.training import (
-    INTERRUPTED_ERROR,
     TrainingActivities,
     resume_from_heartbeat,
 )
@@ -214,7 +213,7 @@ def test_worker_shutdown_checkpoints_then_fails_retryably(
     env.on_heartbeat = lambda *details: env.worker_shutdown()
     with pytest.raises(ApplicationError) as error:
         env.run(activities(worker_loop, None).fine_tune, fine_tune_input(make_job(tmp_path)))
-    assert error.value.type == INTERRUPTED_ERROR
+    assert error.value.type == contract.INTERRUPTED_ERROR
     assert not error.value.non_retryable
     saved = CheckpointInfo.model_validate(error.value.details[0])
     assert (saved.step, saved.reason) == (1, "pause")

@@ -50,10 +50,6 @@ T = TypeVar("T")
 # tokenising, loading weights): well inside the contract's heartbeat timeouts.
 KEEPALIVE_SECONDS = 10.0
 
-# Raised (retryable) when a worker shutdown or a server-side timeout interrupted training
-# after a checkpoint was saved: the next attempt resumes from it.
-INTERRUPTED_ERROR = "TrainingInterrupted"
-
 
 class TrainingActivities:
     """The torch-stack activities, bound to the worker's event loop and Temporal client.
@@ -122,7 +118,7 @@ class TrainingActivities:
                 f"training interrupted ({session.interrupted_by}) at step {outcome.global_step}; "
                 f"resume from {outcome.checkpoint.path}",
                 outcome.checkpoint.model_dump(mode="json"),
-                type=INTERRUPTED_ERROR,
+                type=contract.INTERRUPTED_ERROR,
             )
         log_event(
             log,
