@@ -57,11 +57,12 @@ def dev(
         with stack:
             err.print(f"Temporal at {stack.address}, Web UI at {stack.ui_url}")
             err.print(f"logs in {stack.log_dir}; press Ctrl-C to stop")
-            while True:
-                stack.check_alive()
-                time.sleep(1)
-    except KeyboardInterrupt:
-        err.print("stopping...")
+            try:
+                while True:
+                    stack.check_alive()
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                err.print("stopping the workers and the Temporal server...")
     except EmbeddedStackError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,19 @@ class EmbeddedStack:
                 )
 
     def stop(self, timeout: float = 30) -> None:
-        """Stop workers first (they finish or checkpoint), then the server."""
+        """Stop workers first (they finish or checkpoint), then the server.
+
+        A second Ctrl-C while stopping is ignored, so no child is left running.
+        """
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:
+            self._stop_children(timeout)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def _stop_children(self, timeout: float) -> None:
         for child in reversed(self._children):
             if child.process.poll() is None:
                 os.killpg(child.process.pid, signal.SIGTERM)

@@ -161,6 +161,12 @@ class SweepWorkflowInput(BaseModel):
     request: SweepRequest
     artifact_root: str = Field(description="Checkpoints root, shared by all training workers.")
     snapshot_root: str = Field(description="Dataset snapshots root, shared likewise.")
+    continue_as_new_after_events: int = Field(
+        default=8000,
+        ge=1,
+        description="At a rung boundary past this many history events the sweep continues "
+        "as new, carrying its state, far below Temporal's history limits.",
+    )
     carried: SweepState | None = Field(
         default=None, description="State carried over a continue-as-new; None on a fresh start."
     )

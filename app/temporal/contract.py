@@ -67,5 +67,3 @@ LIGHT_RETRY = RetryPolicy(
 
 # How often a training activity asks its sweep for control requests (one light query).
 CONTROL_POLL_SECONDS = 3.0
-# Continue-as-new well before Temporal's history limits.
-CONTINUE_AS_NEW_EVENTS = 8000

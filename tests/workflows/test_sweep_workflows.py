@@ -69,12 +69,17 @@ async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator
 
 
 async def run_sweep(
-    env: WorkflowEnvironment, request: SweepRequest, workflow: str = contract.LADDER_SWEEP_WORKFLOW
+    env: WorkflowEnvironment,
+    request: SweepRequest,
+    workflow: str = contract.LADDER_SWEEP_WORKFLOW,
+    **options: Any,
 ) -> tuple[str, SweepResult]:
     sweep_id = f"{request.name}-{uuid.uuid4().hex[:6]}"
     result = await env.client.execute_workflow(
         workflow,
-        SweepWorkflowInput(request=request, artifact_root="/artifacts", snapshot_root="/snapshots"),
+        SweepWorkflowInput(
+            request=request, artifact_root="/artifacts", snapshot_root="/snapshots", **options
+        ),
         id=sweep_id,
         task_queue=contract.ORCHESTRATION_TASK_QUEUE,
         result_type=SweepResult,
@@ -127,8 +132,46 @@ async def test_same_seed_same_sweep(env: WorkflowEnvironment) -> None:
     for _ in range(2):
         async with workers(env, FakeTraining()):
             results.append((await run_sweep(env, make_request()))[1])
-    first, second = ([(t.trial_id, t.params, t.objective_value) for t in r.trials] for r in results)
-    assert first == second
+    assert outcome(results[0]) == outcome(results[1])
+
+
+async def chain_length(env: WorkflowEnvironment, workflow_id: str) -> int:
+    """Number of runs in a continue-as-new chain, following each run back to its parent."""
+    run_id: str | None = None
+    runs = 0
+    while True:
+        history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        runs += 1
+        started = history.events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return runs
+        run_id = started.continued_execution_run_id
+
+
+async def test_continue_as_new_at_rung_boundaries_changes_nothing(
+    env: WorkflowEnvironment,
+) -> None:
+    """Long sweeps continue as new (carrying their state) before history grows too large."""
+    async with workers(env, FakeTraining()):
+        _, straight = await run_sweep(env, make_request())
+        sweep_id, chained = await run_sweep(env, make_request(), continue_as_new_after_events=1)
+        runs = await chain_length(env, sweep_id)
+    assert runs == 3  # one run per rung: two continue-as-new hops
+    assert outcome(chained) == outcome(straight)
+    assert chained.status == SweepStatus.COMPLETED
+
+
+def outcome(result: SweepResult) -> list[tuple[Any, ...]]:
+    """What a sweep decided and measured, without ids and paths that name the sweep."""
+    return [
+        (
+            t.trial_id,
+            t.params,
+            t.status,
+            [(r.rung, r.global_step, r.objective_value) for r in t.rungs],
+        )
+        for t in result.trials
+    ] + [(r.rung, r.trial_ids, r.survivors) for r in result.rungs]
 
 
 async def test_random_sweep_workflow(env: WorkflowEnvironment) -> None:

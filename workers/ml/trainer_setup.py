@@ -68,6 +68,7 @@ def training_arguments(params: TrainingParams, output_dir: Path, *, seed: int) -
             disable_tqdm=True,
             seed=seed,
             data_seed=seed,
+            full_determinism=params.deterministic,
             dataloader_pin_memory=torch.cuda.is_available(),
             **_precision_flags(params.precision),
         )

@@ -122,9 +122,7 @@ class SweepEngine:
                 await self._run_rung(inp, rung_index)
                 if not self._finish_rung(rung_index):
                     break
-                if workflow.info().is_continue_as_new_suggested() and rung_index + 1 < len(
-                    request.ladder.rungs
-                ):
+                if self._history_is_long(inp):
                     state.current_rung = rung_index + 1
                     workflow.continue_as_new(inp.model_copy(update={"carried": state}))
         except asyncio.CancelledError:
@@ -132,6 +130,14 @@ class SweepEngine:
             raise
         self._status = SweepStatus.COMPLETED
         return self._result()
+
+    @staticmethod
+    def _history_is_long(inp: SweepWorkflowInput) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= inp.continue_as_new_after_events
+        )
 
     async def _snapshot(self, inp: SweepWorkflowInput) -> DatasetSnapshot:
         try:

@@ -1,0 +1,42 @@
+"""`sweeps dev` brings up the embedded stack and Ctrl-C takes all of it down."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from app.embedded import free_port, port_is_open
+
+pytestmark = pytest.mark.e2e
+
+
+def test_dev_stack_starts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    port, ui_port = free_port(), free_port()
+    argv = [
+        sys.executable, "-m", "app.cli", "dev", "--data-dir", str(tmp_path),
+        "--temporal-port", str(port), "--ui-port", str(ui_port),
+    ]  # fmt: skip
+    dev = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    try:
+        assert dev.stderr is not None
+        banner = ""
+        deadline = time.monotonic() + 90
+        while "Ctrl-C" not in banner and time.monotonic() < deadline:
+            banner += dev.stderr.readline()
+        assert f"Temporal at 127.0.0.1:{port}" in banner, banner
+        assert port_is_open("127.0.0.1", port)
+        time.sleep(3)  # let the workers connect before stopping them
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=60) == 0
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+    assert not port_is_open("127.0.0.1", port)
+    assert (tmp_path / "temporal.db").exists()  # state persists for the next start
+    logs = {p.name for p in (tmp_path / "logs").iterdir()}
+    assert logs == {"temporal.log", "orchestration.log", "training.log"}
