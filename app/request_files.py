@@ -9,24 +9,11 @@ import yaml
 from pydantic import ValidationError
 
 from app.domain import SweepRequest
+from app.validation import describe_validation_error
 
 
 class RequestFileError(ValueError):
     """The file is unreadable or not a valid SweepRequest; str() is one line per problem."""
-
-
-def describe_validation_error(exc: ValidationError) -> list[str]:
-    """One 'field.path: message' line per problem, without pydantic's noise."""
-    lines = []
-    for error in exc.errors(include_url=False):
-        location = ".".join(str(part) for part in error["loc"] if part not in _UNION_TAGS)
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{location or '(request)'}: {message}")
-    return lines
-
-
-# Discriminated-union tags pydantic adds to locations (space.lr.float.low -> space.lr.low).
-_UNION_TAGS = frozenset({"float", "int", "categorical"})
 
 
 def load_request(path: Path) -> SweepRequest:

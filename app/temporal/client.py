@@ -11,6 +11,16 @@ from temporalio.service import RPCError
 from app.settings import Settings
 
 
+async def connect_lazily(settings: Settings) -> Client:
+    """A client that connects on first use: the API starts (and answers 503) without Temporal."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        lazy=True,
+    )
+
+
 async def connect(settings: Settings, *, wait_seconds: float = 0.0) -> Client:
     """Connect to the configured Temporal frontend, retrying for up to ``wait_seconds``."""
     loop = asyncio.get_running_loop()

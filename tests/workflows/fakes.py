@@ -4,10 +4,15 @@ orchestration layer: the real search activity still runs; torch never loads."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from app.domain import (
     CheckpointInfo,
@@ -21,6 +26,8 @@ from app.domain import (
     TrialMetrics,
 )
 from app.temporal import contract
+from workers.activities.search import propose_configs
+from workers.workflows import ALL_WORKFLOWS
 
 
 def fake_accuracy(learning_rate: float, step: int) -> float:
@@ -153,3 +160,20 @@ def _heartbeat_checkpoint(details: object) -> CheckpointInfo:
     """Heartbeat details arrive decoded without type hints: a plain dict."""
     (payload,) = details  # type: ignore[misc]
     return CheckpointInfo.model_validate(payload)
+
+
+@asynccontextmanager
+async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator[None]:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        orchestration = Worker(
+            env.client,
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            workflows=ALL_WORKFLOWS,
+            activities=[propose_configs],
+            activity_executor=pool,
+        )
+        training = Worker(
+            env.client, task_queue=contract.TRAINING_TASK_QUEUE, activities=fake.activities()
+        )
+        async with orchestration, training:
+            yield

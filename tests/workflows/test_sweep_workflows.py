@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +15,11 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
 from app.domain.jobs import ControlAck, SweepWorkflowInput
 from app.temporal import contract
-from tests.workflows.fakes import FakeTraining
-from workers.activities.search import propose_configs
-from workers.workflows import ALL_WORKFLOWS
+from tests.workflows.fakes import FakeTraining, workers
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -52,23 +47,6 @@ def make_request(**overrides: Any) -> SweepRequest:
     }
     body.update(overrides)
     return SweepRequest.model_validate(body)
-
-
-@asynccontextmanager
-async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator[None]:
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        orchestration = Worker(
-            env.client,
-            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
-            workflows=ALL_WORKFLOWS,
-            activities=[propose_configs],
-            activity_executor=pool,
-        )
-        training = Worker(
-            env.client, task_queue=contract.TRAINING_TASK_QUEUE, activities=fake.activities()
-        )
-        async with orchestration, training:
-            yield
 
 
 async def run_sweep(

@@ -1,3 +1,5 @@
+"""Shared fixtures: Temporal test environments (time-skipping and the real dev server)."""
+
 from __future__ import annotations
 
 import sys

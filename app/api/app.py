@@ -1,0 +1,71 @@
+"""The FastAPI application factory: everything is built here, nothing at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client
+
+from app.api.errors import install_error_handlers
+from app.api.gateway import SweepGateway
+from app.api.routes import control, health, sweeps
+from app.settings import Settings
+from app.temporal.client import connect_lazily
+
+DESCRIPTION = """
+Durable hyperparameter sweeps for fine-tuning transformer classifiers.
+
+Submit a `SweepRequest` to `POST /sweeps`; follow it with `GET /sweeps/{id}`, rank its trials
+with `GET /sweeps/{id}/leaderboard`, and steer it with the control endpoints.
+"""
+
+
+def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
+    """Build the API. ``temporal`` injects a client (tests); otherwise one connects lazily."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = temporal or await connect_lazily(settings)
+        app.state.settings = settings
+        app.state.gateway = SweepGateway(client, settings)
+        app.state.readiness = {"temporal": _temporal_probe(client)}
+        yield
+
+    app = FastAPI(
+        title="bert-sweeps",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(sweeps.router)
+    app.include_router(control.router)
+    return app
+
+
+Probe = Callable[[], Awaitable[str]]
+_PROBE_TIMEOUT = timedelta(seconds=2)
+
+
+def _temporal_probe(client: Client) -> Probe:
+    async def probe() -> str:
+        try:
+            await client.workflow_service.get_system_info(
+                GetSystemInfoRequest(), timeout=_PROBE_TIMEOUT
+            )
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            return f"unreachable: {_first_line(exc)}"
+        return "ok"
+
+    return probe
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc)
+    return text.splitlines()[0][:120] if text else type(exc).__name__

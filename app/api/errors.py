@@ -1,0 +1,91 @@
+"""Domain and infrastructure failures mapped to HTTP status codes, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.api.schemas import ErrorBody, FieldError
+from app.validation import location_of
+
+log = logging.getLogger("app.api")
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    status_code = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class Unprocessable(ApiError):
+    status_code = 422
+
+
+class ServiceUnavailable(ApiError):
+    """A backing service (index database, Temporal) is unreachable: retry later."""
+
+    status_code = 503
+
+
+def _body(detail: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
+    return ErrorBody(detail=detail, errors=errors or []).model_dump()
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
+    return JSONResponse(_body(exc.detail), status_code=exc.status_code, headers=headers)
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(
+            field=location_of(tuple(error.get("loc", ()))),
+            message=str(error.get("msg", "invalid")).removeprefix("Value error, "),
+        )
+        for error in exc.errors()
+    ]
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return JSONResponse(_body(f"invalid request: {summary}", errors), status_code=422)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    # Never leak internals: the log has the traceback, the client a plain message.
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(_body("internal error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+# Documented on every route that can answer them (OpenAPI "responses").
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown sweep or trial."},
+    409: {"model": ErrorBody, "description": "The sweep or trial has already ended."},
+    422: {"model": ErrorBody, "description": "Invalid request: field paths and messages."},
+    503: {"model": ErrorBody, "description": "Index database or Temporal unreachable; retry."},
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: ERROR_RESPONSES[code] for code in codes}

@@ -1,0 +1,152 @@
+"""The API's door to Temporal: start sweeps, read their live state, send control updates.
+Temporal's errors become the API's (404, 409, 422, 503) here and nowhere else."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from app.api.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from app.domain import SweepRequest, SweepResult
+from app.domain.jobs import ControlAck, SweepWorkflowInput
+from app.settings import Settings
+from app.temporal import contract
+from app.temporal.starter import workflow_name_for
+
+REQUEST_HASH_MEMO = "request_sha256"
+
+
+@dataclass(frozen=True)
+class Started:
+    sweep_id: str
+    workflow: str
+    created: bool
+
+
+def request_fingerprint(request: SweepRequest) -> str:
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+
+
+def sweep_id_for(request: SweepRequest, idempotency_key: str | None) -> str:
+    """A new id per POST; with an Idempotency-Key, an id derived from the key alone, so a
+    retried POST finds the sweep its first attempt started."""
+    if idempotency_key is None:
+        return f"{request.name}-{uuid.uuid4().hex[:12]}"
+    return f"sweep-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+
+class SweepGateway:
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    async def start(self, request: SweepRequest, idempotency_key: str | None) -> Started:
+        sweep_id = sweep_id_for(request, idempotency_key)
+        workflow = workflow_name_for(request)
+        fingerprint = request_fingerprint(request)
+        try:
+            await self._client.start_workflow(
+                workflow,
+                SweepWorkflowInput(
+                    request=request,
+                    artifact_root=str(self._settings.artifacts),
+                    snapshot_root=str(self._settings.snapshot_root),
+                ),
+                id=sweep_id,
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                memo={REQUEST_HASH_MEMO: fingerprint},
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            if idempotency_key is None:
+                raise Conflict(f"sweep id {sweep_id} already exists; retry") from None
+            existing = await self._describe_fingerprint(sweep_id)
+            if existing != fingerprint:
+                raise Unprocessable(
+                    "Idempotency-Key was already used with a different request body"
+                ) from None
+            return Started(sweep_id, workflow, created=False)
+        except (RPCError, RuntimeError) as exc:
+            raise ServiceUnavailable(f"Temporal is unreachable: {_short(exc)}") from None
+        return Started(sweep_id, workflow, created=True)
+
+    async def _describe_fingerprint(self, sweep_id: str) -> str | None:
+        try:
+            description = await self._client.get_workflow_handle(sweep_id).describe()
+            value = await description.memo_value(REQUEST_HASH_MEMO, default=None)
+        except (RPCError, RuntimeError) as exc:
+            raise ServiceUnavailable(f"Temporal is unreachable: {_short(exc)}") from None
+        return str(value) if value is not None else None
+
+    async def progress(self, sweep_id: str) -> SweepResult:
+        handle = self._handle(sweep_id)
+        try:
+            result: SweepResult = await handle.query(
+                contract.PROGRESS_QUERY, result_type=SweepResult
+            )
+        except WorkflowQueryFailedError:
+            # Not a sweep workflow (no such query), or a workflow that never started to run.
+            raise NotFound(f"no sweep {sweep_id!r}") from None
+        except (RPCError, RuntimeError) as exc:
+            raise _translate(exc, sweep_id) from None
+        return result
+
+    async def control(self, sweep_id: str, update: str, *args: str | None) -> ControlAck:
+        handle = self._handle(sweep_id)
+        try:
+            ack: ControlAck = await handle.execute_update(
+                update, args=list(args), result_type=ControlAck
+            )
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == contract.NOT_FOUND_ERROR:
+                raise NotFound(cause.message) from None
+            if isinstance(cause, ApplicationError) and cause.type == contract.CONFLICT_ERROR:
+                raise Conflict(cause.message) from None
+            raise Conflict(
+                str(cause.message if isinstance(cause, ApplicationError) else exc)
+            ) from None
+        except (RPCError, RuntimeError) as exc:
+            raise _translate(exc, sweep_id) from None
+        return ack
+
+    async def cancel(self, sweep_id: str) -> None:
+        # Fails with 404/409 here when the sweep is unknown or has ended.
+        await self.progress(sweep_id)
+        handle = self._handle(sweep_id)
+        try:
+            description = await handle.describe()
+            if description.status is not None and description.status.name != "RUNNING":
+                raise Conflict(
+                    f"cannot cancel the sweep: it has ended ({description.status.name.lower()})"
+                )
+            await handle.cancel()
+        except (RPCError, RuntimeError) as exc:
+            raise _translate(exc, sweep_id) from None
+
+    def _handle(self, sweep_id: str) -> WorkflowHandle[object, SweepResult]:
+        return self._client.get_workflow_handle(sweep_id, result_type=SweepResult)
+
+
+def _translate(exc: Exception, sweep_id: str) -> Exception:
+    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+        if "already completed" in exc.message:
+            return Conflict("the sweep has ended")
+        return NotFound(f"no sweep {sweep_id!r}")
+    return ServiceUnavailable(f"Temporal is unreachable: {_short(exc)}")
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

@@ -1,0 +1,93 @@
+"""Submitting sweeps and reading their live state (from their workflows)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Response, status
+
+from app.api.deps import AppSettings, Gateway
+from app.api.errors import responses
+from app.api.links import sweep_links
+from app.api.schemas import SweepCreated, SweepView, TrialCounts
+from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
+
+router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+
+SweepId = Annotated[str, Path(max_length=200, description="The sweep id.")]
+
+
+@router.post(
+    "",
+    response_model=SweepCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": SweepCreated, "description": "Idempotency-Key matched: the existing sweep."},
+        **responses(409, 422, 503),
+    },
+)
+async def create_sweep(
+    request: SweepRequest,
+    response: Response,
+    gateway: Gateway,
+    settings: AppSettings,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Retry-safe submission: the same key and body return the same sweep.",
+        ),
+    ] = None,
+) -> SweepCreated:
+    """Validate a SweepRequest and start its workflow (LadderSweepWorkflow, or SweepWorkflow
+    for the random strategy). Nothing starts when the body is invalid."""
+    started = await gateway.start(request, idempotency_key)
+    if not started.created:
+        response.status_code = status.HTTP_200_OK
+    return SweepCreated(
+        sweep_id=started.sweep_id,
+        name=request.name,
+        workflow=started.workflow,
+        created=started.created,
+        links=sweep_links(started.sweep_id, settings),
+    )
+
+
+@router.get("/{sweep_id}", response_model=SweepView, responses=responses(404, 503))
+async def get_sweep(sweep_id: SweepId, gateway: Gateway, settings: AppSettings) -> SweepView:
+    """Live state of a sweep, answered by its workflow."""
+    result = await gateway.progress(sweep_id)
+    return sweep_view(result, settings)
+
+
+_FINISHED = {TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED, TrialStatus.CANCELLED}
+
+
+def sweep_view(result: SweepResult, settings: AppSettings) -> SweepView:
+    counts = TrialCounts(total=len(result.trials))
+    for trial in result.trials:
+        if trial.status in _FINISHED:
+            counts.finished += 1
+        elif trial.status == TrialStatus.RUNNING:
+            counts.running += 1
+        elif trial.status == TrialStatus.PAUSED:
+            counts.paused += 1
+        else:
+            counts.pending += 1
+    return SweepView(
+        sweep_id=result.sweep_id,
+        name=result.name,
+        status=result.status,
+        paused=result.status == SweepStatus.PAUSED,
+        metric=result.metric,
+        direction=result.direction,
+        current_rung=result.current_rung,
+        rungs=result.rungs,
+        trials=counts,
+        best=result.best,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        error=result.error,
+        links=sweep_links(result.sweep_id, settings),
+    )

@@ -1,0 +1,134 @@
+"""Request and response bodies of the REST API (the domain models are reused where they fit)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from app.domain import (
+    CheckpointInfo,
+    ParamValue,
+    RungSummary,
+    SweepStatus,
+    TrialMetrics,
+    TrialResult,
+)
+from app.domain.request import Direction, MetricName
+
+
+class SweepLinks(BaseModel):
+    status: str = Field(description="GET: live state of the sweep.")
+    leaderboard: str = Field(description="GET: trials ranked by the objective.")
+    trials: str
+    temporal_ui: str = Field(description="The sweep's workflow in the Temporal Web UI.")
+
+
+class SweepCreated(BaseModel):
+    sweep_id: str
+    name: str
+    workflow: str = Field(description="LadderSweepWorkflow or SweepWorkflow.")
+    created: bool = Field(description="False when an Idempotency-Key matched an existing sweep.")
+    links: SweepLinks
+
+
+class TrialCounts(BaseModel):
+    pending: int = 0
+    running: int = 0
+    paused: int = 0
+    finished: int = Field(0, description="Completed, pruned, failed or cancelled.")
+    total: int = 0
+
+
+class SweepView(BaseModel):
+    """Live state of one sweep, from its workflow."""
+
+    sweep_id: str
+    name: str
+    status: SweepStatus
+    paused: bool
+    metric: MetricName
+    direction: Direction
+    current_rung: int
+    rungs: list[RungSummary]
+    trials: TrialCounts
+    best: TrialResult | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    error: str | None
+    links: SweepLinks
+
+
+class SweepListItem(BaseModel):
+    sweep_id: str
+    name: str
+    status: SweepStatus
+    metric: MetricName
+    direction: Direction
+    strategy: str
+    current_rung: int
+    best_trial_id: str | None
+    created_at: datetime | None
+    ended_at: datetime | None
+
+
+class SweepPage(BaseModel):
+    items: list[SweepListItem]
+    total: int
+    limit: int
+    offset: int
+
+
+class LeaderboardRow(BaseModel):
+    rank: int
+    trial_id: str
+    trial_index: int
+    status: str
+    params: dict[str, ParamValue]
+    objective_value: float | None
+    metrics: TrialMetrics | None
+    scored_rung: int | None = Field(description="Rung of the metrics shown.")
+    highest_rung: int = Field(description="Highest rung the trial trained at.")
+    train_seconds: float
+    checkpoint: CheckpointInfo | None = Field(description="Latest checkpoint of the trial.")
+
+
+class Leaderboard(BaseModel):
+    sweep_id: str
+    metric: MetricName
+    direction: Direction
+    rows: list[LeaderboardRow]
+    total: int
+    limit: int
+    offset: int
+
+
+class CheckpointRequest(BaseModel):
+    trial_id: str | None = Field(
+        default=None, description="Only this trial; all running trials when omitted."
+    )
+
+
+class CancelAccepted(BaseModel):
+    sweep_id: str
+    status: str = Field(description="'cancelling': running trials checkpoint and stop.")
+
+
+class ErrorBody(BaseModel):
+    """Every error response: a message, and for invalid bodies the field paths."""
+
+    detail: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
+
+
+ErrorBody.model_rebuild()
