@@ -8,11 +8,12 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
-from temporalio.client import WorkflowFailureError
 
+from app.api.schemas import Leaderboard, SweepCreated, SweepView
 from app.domain import SweepRequest, SweepResult, SweepStatus
 from app.embedded import EmbeddedStack, EmbeddedStackError
 from app.logging import configure_logging
@@ -20,9 +21,6 @@ from app.presets import preset
 from app.render import print_summary, progress_line
 from app.request_files import RequestFileError, load_request
 from app.settings import Settings
-from app.temporal import contract
-from app.temporal.client import connect
-from app.temporal.starter import follow, start_sweep
 
 cli = typer.Typer(
     help="Durable hyperparameter sweeps for fine-tuning transformers.", no_args_is_help=True
@@ -34,6 +32,7 @@ out = Console(width=None if sys.stdout.isatty() else 160)
 DataDir = Annotated[Path | None, typer.Option(help="State directory (default .sweeps).")]
 TemporalPort = Annotated[int, typer.Option(help="Port of the embedded Temporal server.")]
 UiPort = Annotated[int, typer.Option(help="Port of the Temporal Web UI.")]
+ApiPort = Annotated[int, typer.Option(help="Port of the REST API.")]
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -48,13 +47,15 @@ def dev(
     data_dir: DataDir = None,
     temporal_port: TemporalPort = 7233,
     ui_port: UiPort = 8233,
+    api_port: ApiPort = 8000,
 ) -> None:
     """Run the embedded stack (Temporal dev server, both workers) until Ctrl-C."""
     settings = _settings(data_dir)
     configure_logging(settings.log_level)
-    stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port)
+    stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
     try:
         with stack:
+            err.print(f"API at {stack.api_url} (docs: {stack.api_url}/docs)")
             err.print(f"Temporal at {stack.address}, Web UI at {stack.ui_url}")
             err.print(f"logs in {stack.log_dir}; press Ctrl-C to stop")
             try:
@@ -78,12 +79,13 @@ def demo(
         typer.Option("--file", help="Run this SweepRequest file (YAML/JSON) instead of a preset."),
     ] = None,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the SweepResult as JSON.")
+        bool, typer.Option("--json", help="Print the final SweepResult as JSON on stdout.")
     ] = False,
     seed: Annotated[int, typer.Option(help="Sweep seed.")] = 0,
     data_dir: DataDir = None,
     temporal_port: TemporalPort = 7233,
     ui_port: UiPort = 8233,
+    api_port: ApiPort = 8000,
 ) -> None:
     """Start the embedded stack, run a sample sweep on bundled data, print the leaderboard."""
     if preset_name not in ("default", "tiny"):
@@ -99,47 +101,77 @@ def demo(
         raise typer.Exit(2) from None
     settings = _settings(data_dir)
     configure_logging("WARNING")
-    stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port)
+    stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
     started = time.monotonic()
     try:
         with stack:
-            err.print(f"embedded stack up: Temporal {stack.address}, Web UI {stack.ui_url}")
-            result = asyncio.run(_run_demo(stack, request))
-    except EmbeddedStackError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+            err.print(
+                f"embedded stack up: API {stack.api_url}/docs, Temporal Web UI {stack.ui_url}"
+            )
+            outcome = asyncio.run(_run_demo(stack, request))
+    except (EmbeddedStackError, DemoError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
+    view, board, result = outcome
     err.print(
-        f"sweep {result.sweep_id} ended {result.status.value} in {time.monotonic() - started:.0f} s"
+        f"sweep {view.sweep_id} ended {view.status.value} in {time.monotonic() - started:.0f} s"
     )
     if json_output:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
-        print_summary(out, result)
-    if result.status != SweepStatus.COMPLETED:
+        print_summary(out, view, board)
+    if view.status != SweepStatus.COMPLETED:
         raise typer.Exit(1)
 
 
-async def _run_demo(stack: EmbeddedStack, request: SweepRequest) -> SweepResult:
-    settings = stack.child_settings()
-    client = await connect(settings, wait_seconds=30)
-    handle = await start_sweep(client, request, settings)
-    err.print(f"started {handle.id}: {stack.ui_url}/namespaces/default/workflows/{handle.id}")
-    last = ""
+class DemoError(RuntimeError):
+    """The API refused the sweep or stopped answering."""
 
-    def show(progress: SweepResult) -> None:
-        nonlocal last
-        stack.check_alive()
-        line = progress_line(progress)
-        if line != last:
-            err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}")
-            last = line
 
-    try:
-        return await follow(handle, show)
-    except WorkflowFailureError:
-        # The sweep failed (say, every trial hit bad input): its last state carries the reason.
-        final: SweepResult = await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
-        return final
+async def _run_demo(
+    stack: EmbeddedStack, request: SweepRequest
+) -> tuple[SweepView, Leaderboard, SweepResult]:
+    """Submit through the API, follow the sweep, read the leaderboard from the results index."""
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+        response = await api.post(
+            "/sweeps",
+            content=request.model_dump_json(),
+            headers={"content-type": "application/json"},
+        )
+        if response.status_code not in (200, 201):
+            raise DemoError(f"POST /sweeps answered {response.status_code}: {response.text}")
+        created = SweepCreated.model_validate(response.json())
+        err.print(f"started {created.sweep_id}: {created.links.temporal_ui}")
+        last = ""
+        while True:
+            stack.check_alive()
+            view = SweepView.model_validate((await _get(api, created.links.status)).json())
+            line = progress_line(view)
+            if line != last:
+                err.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {line}")
+                last = line
+            if view.status not in (SweepStatus.RUNNING, SweepStatus.PAUSED):
+                break
+            await asyncio.sleep(2)
+        board = Leaderboard.model_validate(
+            (await _get(api, f"{created.links.leaderboard}?limit=20")).json()
+        )
+        result = SweepResult.model_validate(
+            (await _get(api, f"{created.links.status}/result")).json()
+        )
+        return view, board, result
+
+
+async def _get(api: httpx.AsyncClient, path: str) -> httpx.Response:
+    """GET with a few retries: the index can briefly lag or be busy right after a write."""
+    for attempt in range(10):
+        response = await api.get(path)
+        if response.status_code == 200:
+            return response
+        if response.status_code not in (503, 404) or attempt == 9:
+            break
+        await asyncio.sleep(1)
+    raise DemoError(f"GET {path} answered {response.status_code}: {response.text}")
 
 
 def main() -> None:

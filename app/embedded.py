@@ -61,6 +61,7 @@ class EmbeddedStack:
     settings: Settings
     temporal_port: int = 7233
     ui_port: int = 8233
+    api_port: int | None = 8000
     workers: tuple[str, ...] = ("orchestration", "training")
     _children: list[_Child] = field(default_factory=list)
 
@@ -73,6 +74,10 @@ class EmbeddedStack:
         return f"http://127.0.0.1:{self.ui_port}"
 
     @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
     def log_dir(self) -> Path:
         return self.settings.data_dir.resolve() / "logs"
 
@@ -83,11 +88,13 @@ class EmbeddedStack:
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for port in (self.temporal_port, self.ui_port):
+        for port in (self.temporal_port, self.ui_port, self.api_port):
+            if port is None:
+                continue
             if port_is_open("127.0.0.1", port):
                 raise EmbeddedStackError(
-                    f"port {port} is already in use: stop the other Temporal server or choose "
-                    "other ports with --temporal-port / --ui-port"
+                    f"port {port} is already in use: stop what listens there or choose other "
+                    "ports with --temporal-port / --ui-port / --api-port"
                 )
         self._spawn(
             "temporal",
@@ -111,12 +118,32 @@ class EmbeddedStack:
         env = self._child_env()
         for worker in self.workers:
             self._spawn(worker, [sys.executable, "-m", f"workers.{worker}"], env=env)
+        if self.api_port is not None:
+            self._spawn(
+                "api",
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "app.api.asgi:app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.api_port),
+                    "--log-level",
+                    "warning",
+                ],  # fmt: skip
+                env=env,
+            )
+            self._wait_for_port(self.api_port, timeout=60)
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env["SWEEPS_TEMPORAL_ADDRESS"] = self.address
         env["SWEEPS_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["SWEEPS_ARTIFACT_ROOT"] = str(self.settings.artifacts)
+        env["SWEEPS_TEMPORAL_UI_URL"] = self.ui_url
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         return env
@@ -135,7 +162,9 @@ class EmbeddedStack:
             if port_is_open("127.0.0.1", port):
                 return
             time.sleep(0.2)
-        raise EmbeddedStackError(f"Temporal did not open port {port} within {timeout:.0f} s")
+        raise EmbeddedStackError(
+            f"port {port} did not open within {timeout:.0f} s; see {self.log_dir}"
+        )
 
     def check_alive(self) -> None:
         """Raise if a child process died, pointing at its log."""

@@ -22,7 +22,6 @@ from app.domain import SweepRequest, SweepResult
 from app.domain.jobs import ControlAck, SweepWorkflowInput
 from app.settings import Settings
 from app.temporal import contract
-from app.temporal.starter import workflow_name_for
 
 REQUEST_HASH_MEMO = "request_sha256"
 
@@ -32,6 +31,12 @@ class Started:
     sweep_id: str
     workflow: str
     created: bool
+
+
+def workflow_name_for(request: SweepRequest) -> str:
+    if request.strategy == "random":
+        return contract.SWEEP_WORKFLOW
+    return contract.LADDER_SWEEP_WORKFLOW
 
 
 def request_fingerprint(request: SweepRequest) -> str:

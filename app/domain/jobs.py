@@ -19,6 +19,7 @@ from app.domain.request import (
 from app.domain.results import (
     CheckpointInfo,
     RungSummary,
+    SweepResult,
     TrialConfig,
     TrialMetrics,
     TrialResult,
@@ -200,3 +201,12 @@ class ControlAck(BaseModel):
     trial_ids: list[str] = Field(
         default_factory=list, description="Trials the action applies to (running, for pause)."
     )
+
+
+class MirrorInput(BaseModel):
+    """What the sweep asks the results index to record: its state and the trials that changed
+    since the last mirror (all of them would grow with the sweep; payloads must stay small)."""
+
+    result: SweepResult = Field(description="The sweep's state; ``trials`` holds changed ones.")
+    request: SweepRequest
+    result_count: int = Field(ge=0, description="Rung results in the whole sweep so far.")

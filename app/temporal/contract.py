@@ -28,6 +28,7 @@ EVALUATE = "evaluate_checkpoint"
 
 # Light activities on the orchestration queue.
 PROPOSE_CONFIGS = "propose_configs"
+MIRROR_RESULTS = "mirror_results"
 
 # Signals and queries.
 REPORT_CHECKPOINT_SIGNAL = "report_checkpoint"  # training activity -> its training workflow
@@ -59,6 +60,10 @@ FINE_TUNE_HEARTBEAT = timedelta(seconds=45)
 EVALUATE_TIMEOUT = timedelta(hours=2)
 EVALUATE_HEARTBEAT = timedelta(seconds=45)
 PROPOSE_TIMEOUT = timedelta(minutes=2)
+MIRROR_TIMEOUT = timedelta(seconds=30)
+# The index may be down for a while (a database restart): keep retrying for this long, then
+# give up on that write (the sweep goes on; `sweeps reindex` rebuilds the index from Temporal).
+MIRROR_GIVE_UP = timedelta(hours=1)
 
 TRAINING_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -66,6 +71,12 @@ TRAINING_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=10,
     non_retryable_error_types=[BAD_INPUT_ERROR],
+)
+MIRROR_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=0,  # bounded by MIRROR_GIVE_UP instead
 )
 LIGHT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

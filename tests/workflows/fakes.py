@@ -24,7 +24,9 @@ from app.domain import (
     TrainOutcome,
     TrialControl,
     TrialMetrics,
+    TrialResult,
 )
+from app.domain.jobs import MirrorInput
 from app.temporal import contract
 from workers.activities.search import propose_configs
 from workers.workflows import ALL_WORKFLOWS
@@ -51,6 +53,7 @@ class FakeTraining:
     max_running: int = 0
     resumed_from_heartbeat: list[CheckpointInfo] = field(default_factory=list)
     params_by_path: dict[str, dict[str, object]] = field(default_factory=dict)
+    mirrored: list[MirrorInput] = field(default_factory=list)
 
     @activity.defn(name=contract.SNAPSHOT_DATASET)
     async def snapshot_dataset(self, inp: SnapshotInput) -> DatasetSnapshot:
@@ -152,8 +155,21 @@ class FakeTraining:
             eval_seconds=0.01,
         )
 
+    @activity.defn(name=contract.MIRROR_RESULTS)
+    async def mirror_results(self, inp: MirrorInput) -> int:
+        self.mirrored.append(inp)
+        return len(inp.result.trials)
+
     def activities(self) -> list[object]:
         return [self.snapshot_dataset, self.fine_tune, self.evaluate_checkpoint]
+
+    def mirrored_trials(self) -> dict[str, TrialResult]:
+        """The latest mirrored state of every trial, as the index would hold it."""
+        latest: dict[str, TrialResult] = {}
+        for call in self.mirrored:
+            for trial in call.result.trials:
+                latest[trial.trial_id] = trial
+        return latest
 
 
 def _heartbeat_checkpoint(details: object) -> CheckpointInfo:
@@ -169,7 +185,7 @@ async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator
             env.client,
             task_queue=contract.ORCHESTRATION_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
-            activities=[propose_configs],
+            activities=[propose_configs, fake.mirror_results],
             activity_executor=pool,
         )
         training = Worker(

@@ -100,6 +100,11 @@ async def test_ladder_sweep_promotes_top_k_from_checkpoints(env: WorkflowEnviron
     assert by_id[winner].status == TrialStatus.COMPLETED and by_id[winner].rung == 2
     pruned = [t for t in result.trials if t.status == TrialStatus.PRUNED]
     assert len(pruned) == len(result.trials) - 1 == 6  # everyone but the winner
+    # The results index was told everything: the last write is the final state.
+    assert fake.mirrored_trials() == {t.trial_id: t for t in result.trials}
+    final = fake.mirrored[-1]
+    assert final.result.status == SweepStatus.COMPLETED and final.result_count == 11
+    assert all(len(call.result.trials) <= 7 for call in fake.mirrored)
     if os.environ.get("RECORD_HISTORIES"):
         history = await env.client.get_workflow_handle(sweep_id).fetch_history()
         # The file is named after the workflow id: replay needs it to rebuild child ids.

@@ -14,7 +14,12 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import (
@@ -36,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from app.domain.jobs import (
         ControlAck,
+        MirrorInput,
         SweepState,
         SweepWorkflowInput,
         TrialRunInput,
@@ -62,6 +68,10 @@ class SweepEngine:
         self._status = SweepStatus.RUNNING
         self._error: str | None = None
         self._slots = asyncio.Semaphore(request.max_concurrency)
+        # What changed since the results index was last written (see _mirror_loop).
+        self._mirror_trials: set[int] = set(self._state.trials)
+        self._mirror_sweep = True
+        self._closing = False
 
     # ---- queries and signals -------------------------------------------------------------
 
@@ -86,6 +96,7 @@ class SweepEngine:
     @workflow.update(name=contract.PAUSE_UPDATE)
     def pause(self) -> ControlAck:
         self._state.paused = True
+        self._mirror_sweep = True
         return self._ack("pause", self._running_trial_ids())
 
     @pause.validator
@@ -95,6 +106,7 @@ class SweepEngine:
     @workflow.update(name=contract.RESUME_UPDATE)
     def resume(self) -> ControlAck:
         self._state.paused = False
+        self._mirror_sweep = True
         return self._ack("resume", [self._state.trials[i].trial_id for i in self._paused_trials()])
 
     @resume.validator
@@ -173,32 +185,81 @@ class SweepEngine:
     # ---- the ladder ------------------------------------------------------------------------
 
     async def _run_sweep(self, inp: SweepWorkflowInput) -> SweepResult:
-        request, state = self._request, self._state
+        mirror = asyncio.create_task(self._mirror_loop())
         try:
-            if state.snapshot is None:
-                state.snapshot = await self._snapshot(inp)
-            for rung_index in range(state.current_rung, len(request.ladder.rungs)):
-                state.current_rung = rung_index
-                if len(state.rungs) <= rung_index:
-                    entrants = await self._entrants(rung_index)
-                    state.rungs.append(
-                        RungSummary(
-                            rung=rung_index,
-                            budget=request.ladder.rungs[rung_index].budget,
-                            trial_ids=[state.configs[i].trial_id for i in entrants],
-                        )
-                    )
-                await self._run_rung(inp, rung_index)
-                if not self._finish_rung(rung_index):
-                    break
-                if self._history_is_long(inp):
-                    state.current_rung = rung_index + 1
-                    workflow.continue_as_new(inp.model_copy(update={"carried": state}))
+            await self._ladder(inp)
+            self._status = SweepStatus.COMPLETED
         except asyncio.CancelledError:
             self._status = SweepStatus.CANCELLED
+            for index, trial in self._state.trials.items():
+                if trial.status not in _FINAL_TRIAL_STATUSES:
+                    self._update_trial(index, status=TrialStatus.CANCELLED)
             raise
-        self._status = SweepStatus.COMPLETED
+        finally:
+            # Flush the index before the run ends (completed, failed, cancelled, or continued
+            # as new), so that it holds the final state.
+            self._mirror_sweep = True
+            self._closing = True
+            await mirror
         return self._result()
+
+    async def _ladder(self, inp: SweepWorkflowInput) -> None:
+        request, state = self._request, self._state
+        if state.snapshot is None:
+            state.snapshot = await self._snapshot(inp)
+        for rung_index in range(state.current_rung, len(request.ladder.rungs)):
+            state.current_rung = rung_index
+            self._mirror_sweep = True
+            if len(state.rungs) <= rung_index:
+                entrants = await self._entrants(rung_index)
+                state.rungs.append(
+                    RungSummary(
+                        rung=rung_index,
+                        budget=request.ladder.rungs[rung_index].budget,
+                        trial_ids=[state.configs[i].trial_id for i in entrants],
+                    )
+                )
+            await self._run_rung(inp, rung_index)
+            if not self._finish_rung(rung_index):
+                return
+            if self._history_is_long(inp):
+                state.current_rung = rung_index + 1
+                workflow.continue_as_new(inp.model_copy(update={"carried": state}))
+
+    async def _mirror_loop(self) -> None:
+        """Write changes to the results index, one activity at a time, batching whatever
+        changed meanwhile; returns once the sweep is closing and everything is written."""
+        while True:
+            await workflow.wait_condition(
+                lambda: bool(self._mirror_trials) or self._mirror_sweep or self._closing
+            )
+            if not self._mirror_trials and not self._mirror_sweep:
+                return
+            batch = sorted(self._mirror_trials)
+            self._mirror_trials.clear()
+            self._mirror_sweep = False
+            await self._mirror(batch)
+
+    async def _mirror(self, trial_indices: list[int]) -> None:
+        state = self._state
+        result = self._result()
+        changed = [state.trials[i] for i in trial_indices]
+        try:
+            await workflow.execute_activity(
+                contract.MIRROR_RESULTS,
+                MirrorInput(
+                    result=result.model_copy(update={"trials": changed}),
+                    request=self._request,
+                    result_count=sum(len(t.rungs) for t in state.trials.values()),
+                ),
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                start_to_close_timeout=contract.MIRROR_TIMEOUT,
+                schedule_to_close_timeout=contract.MIRROR_GIVE_UP,
+                retry_policy=contract.MIRROR_RETRY,
+            )
+        except ActivityError as err:
+            # The index is a mirror: a lost write must not stop the sweep (reindex repairs it).
+            workflow.logger.warning("results index not updated: %s", _root_message(err))
 
     @staticmethod
     def _history_is_long(inp: SweepWorkflowInput) -> bool:
@@ -262,11 +323,10 @@ class SweepEngine:
                     status=TrialStatus.PENDING,
                     rung=rung_index,
                 )
+                self._mirror_trials.add(config.trial_index)
             state.next_trial_index += fresh
         for index in promoted:
-            state.trials[index] = state.trials[index].model_copy(
-                update={"status": TrialStatus.PENDING, "rung": rung_index}
-            )
+            self._update_trial(index, status=TrialStatus.PENDING, rung=rung_index)
         return promoted + new_indices
 
     def _observations(self) -> list[Observation]:
@@ -423,6 +483,7 @@ class SweepEngine:
     def _update_trial(self, index: int, **changes: object) -> None:
         state = self._state
         state.trials[index] = state.trials[index].model_copy(update=changes)
+        self._mirror_trials.add(index)
 
     def _fail(self, message: str) -> None:
         self._status = SweepStatus.FAILED

@@ -61,6 +61,13 @@ async def get_sweep(sweep_id: SweepId, gateway: Gateway, settings: AppSettings) 
     return sweep_view(result, settings)
 
 
+@router.get("/{sweep_id}/result", response_model=SweepResult, responses=responses(404, 503))
+async def get_sweep_result(sweep_id: SweepId, gateway: Gateway) -> SweepResult:
+    """The sweep's full state from its workflow: every trial with its per-rung results.
+    Final once the sweep has ended; large for large sweeps (prefer the leaderboard)."""
+    return await gateway.progress(sweep_id)
+
+
 _FINISHED = {TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED, TrialStatus.CANCELLED}
 
 
