@@ -119,23 +119,9 @@ class EmbeddedStack:
         for worker in self.workers:
             self._spawn(worker, [sys.executable, "-m", f"workers.{worker}"], env=env)
         if self.api_port is not None:
-            self._spawn(
-                "api",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.api.asgi:app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.api_port),
-                    "--log-level",
-                    "warning",
-                ],  # fmt: skip
-                env=env,
-            )
+            uvicorn = [sys.executable, "-m", "uvicorn", "app.api.asgi:app", "--factory"]
+            where = ["--host", "127.0.0.1", "--port", str(self.api_port)]
+            self._spawn("api", [*uvicorn, *where, "--log-level", "warning"], env=env)
             self._wait_for_port(self.api_port, timeout=60)
 
     def _child_env(self) -> dict[str, str]:
