@@ -12,8 +12,11 @@ import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
+from temporalio.service import RPCError
 
-from app.api.schemas import Leaderboard, SweepCreated, SweepView
+from app.api.schemas import SweepCreated, SweepView
+from app.db.errors import IndexUnavailable
+from app.db.rows import LeaderboardPage
 from app.domain import SweepRequest, SweepResult, SweepStatus
 from app.embedded import EmbeddedStack, EmbeddedStackError
 from app.logging import configure_logging
@@ -21,6 +24,7 @@ from app.presets import preset
 from app.render import print_summary, progress_line
 from app.request_files import RequestFileError, load_request
 from app.settings import Settings
+from app.temporal.client import connect
 
 cli = typer.Typer(
     help="Durable hyperparameter sweeps for fine-tuning transformers.", no_args_is_help=True
@@ -130,7 +134,7 @@ class DemoError(RuntimeError):
 
 async def _run_demo(
     stack: EmbeddedStack, request: SweepRequest
-) -> tuple[SweepView, Leaderboard, SweepResult]:
+) -> tuple[SweepView, LeaderboardPage, SweepResult]:
     """Submit through the API, follow the sweep, read the leaderboard from the results index."""
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
         response = await api.post(
@@ -153,7 +157,7 @@ async def _run_demo(
             if view.status not in (SweepStatus.RUNNING, SweepStatus.PAUSED):
                 break
             await asyncio.sleep(2)
-        board = Leaderboard.model_validate(
+        board = LeaderboardPage.model_validate(
             (await _get(api, f"{created.links.leaderboard}?limit=20")).json()
         )
         result = SweepResult.model_validate(
@@ -172,6 +176,67 @@ async def _get(api: httpx.AsyncClient, path: str) -> httpx.Response:
             break
         await asyncio.sleep(1)
     raise DemoError(f"GET {path} answered {response.status_code}: {response.text}")
+
+
+@cli.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply the results-index migrations (SWEEPS_DATABASE_URL, or the embedded SQLite file)."""
+    from app.db.migrate import upgrade_to_head
+
+    settings = _settings(data_dir)
+    try:
+        upgrade_to_head(settings.resolved_database_url)
+    except IndexUnavailable as exc:
+        err.print(f"[red]error:[/red] the index database is unreachable: {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    err.print(f"results index at head: {_redacted(settings.resolved_database_url)}")
+
+
+@cli.command()
+def reindex(
+    sweep_id: Annotated[
+        str | None, typer.Argument(help="Only this sweep; every sweep Temporal knows if omitted.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Rebuild the results index from Temporal (the source of truth)."""
+    from app.db import make_engine
+    from app.db.migrate import upgrade_to_head
+    from app.reindex import reindex as rebuild
+
+    settings = _settings(data_dir)
+
+    async def run() -> list[str]:
+        client = await connect(settings, wait_seconds=5)
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            return await rebuild(
+                client,
+                engine,
+                sweep_id,
+                progress=lambda sid, n: err.print(f"reindexed {sid}: {n} trials"),
+            )
+        finally:
+            engine.dispose()
+
+    try:
+        upgrade_to_head(settings.resolved_database_url)
+        done = asyncio.run(run())
+    except IndexUnavailable as exc:
+        err.print(f"[red]error:[/red] the index database is unreachable: {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except (RuntimeError, RPCError) as exc:
+        err.print(
+            f"[red]error:[/red] Temporal is unreachable at {settings.temporal_address}: {exc}"
+        )
+        raise typer.Exit(2) from None
+    err.print(f"{len(done)} sweep(s) reindexed")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from app.api.schemas import Leaderboard, LeaderboardRow, SweepView
+from app.api.schemas import SweepView
+from app.db.rows import LeaderboardPage, LeaderboardRow
 from app.domain.request import MetricName
 
 _METRICS: tuple[MetricName, ...] = ("accuracy", "f1_macro", "eval_loss")
@@ -32,7 +33,7 @@ def progress_line(view: SweepView) -> str:
     return " | ".join(parts)
 
 
-def leaderboard_table(board: Leaderboard, title: str) -> Table:
+def leaderboard_table(board: LeaderboardPage, title: str) -> Table:
     table = Table(title=title, caption=f"* objective: {board.direction} {board.metric}")
     table.add_column("#", justify="right")
     table.add_column("trial")
@@ -43,7 +44,7 @@ def leaderboard_table(board: Leaderboard, title: str) -> Table:
         table.add_column(metric + marker, justify="right")
     table.add_column("train s", justify="right")
     table.add_column("params")
-    for row in board.rows:
+    for row in board.items:
         table.add_row(str(row.rank), *_row(row))
     return table
 
@@ -53,7 +54,7 @@ def _row(row: LeaderboardRow) -> list[str]:
     params = ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(row.params.items()))
     return [
         row.trial_id,
-        row.status,
+        row.status.value,
         "-" if row.scored_rung is None else str(row.scored_rung),
         *(_fmt(metrics.value(m) if metrics else None) for m in _METRICS),
         f"{row.train_seconds:.0f}",
@@ -69,9 +70,9 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
-def print_summary(console: Console, view: SweepView, board: Leaderboard) -> None:
+def print_summary(console: Console, view: SweepView, board: LeaderboardPage) -> None:
     console.print(leaderboard_table(board, f"{view.name} ({view.sweep_id}): {view.status.value}"))
-    if board.rows and board.rows[0].checkpoint is not None:
-        console.print(f"best checkpoint: {board.rows[0].checkpoint.path}")
+    if board.items and board.items[0].checkpoint is not None:
+        console.print(f"best checkpoint: {board.items[0].checkpoint.path}")
     if view.error:
         console.print(f"[red]error:[/red] {view.error}")

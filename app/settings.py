@@ -24,6 +24,11 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Trials one training worker runs at once; 0 = one per device."
     )
     log_level: str = "INFO"
+    auto_migrate: bool = Field(
+        default=True,
+        description="Apply results-index migrations when the API or orchestration worker "
+        "starts (zero-config embedded mode); turn off where `sweeps migrate` runs at deploy.",
+    )
     database_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("SWEEPS_DATABASE_URL", "DATABASE_URL", "database_url"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,3 +36,13 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(cli), data_converter=pydantic_data_converter
     ) as environment:
         yield environment
+
+
+@pytest.fixture
+async def dev_client(dev_env: WorkflowEnvironment) -> AsyncIterator[WorkflowEnvironment]:
+    """The shared dev server, left clean: workflows a test leaves running are terminated, so
+    that they cannot take the next test's task-queue slots or fake activities."""
+    yield dev_env
+    async for execution in dev_env.client.list_workflows("ExecutionStatus = 'Running'"):
+        with contextlib.suppress(Exception):  # it may end on its own meanwhile
+            await dev_env.client.get_workflow_handle(execution.id).terminate("test cleanup")

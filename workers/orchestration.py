@@ -13,10 +13,13 @@ from datetime import timedelta
 
 from temporalio.worker import Worker
 
+from app.db import make_engine
+from app.db.migrate import upgrade_to_head
 from app.logging import configure_logging
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.client import connect
+from workers.activities.mirror import MirrorActivities
 from workers.activities.search import propose_configs
 from workers.runtime import run_until_signalled
 from workers.workflows import ALL_WORKFLOWS
@@ -26,12 +29,16 @@ log = logging.getLogger("workers.orchestration")
 
 async def run_worker(settings: Settings) -> None:
     client = await connect(settings, wait_seconds=60)
+    engine = make_engine(settings.resolved_database_url)
+    if settings.auto_migrate:
+        await asyncio.to_thread(upgrade_to_head, settings.resolved_database_url)
+    mirror = MirrorActivities(engine)
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         worker = Worker(
             client,
             task_queue=contract.ORCHESTRATION_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
-            activities=[propose_configs],
+            activities=[propose_configs, mirror.mirror_results],
             activity_executor=pool,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )

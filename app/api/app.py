@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from app.api.errors import install_error_handlers
 from app.api.gateway import SweepGateway
-from app.api.routes import control, health, sweeps
+from app.api.routes import control, health, results, sweeps
+from app.db import IndexUnavailable, make_engine, ping
+from app.db.migrate import upgrade_to_head
 from app.settings import Settings
 from app.temporal.client import connect_lazily
 
@@ -31,10 +36,19 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = temporal or await connect_lazily(settings)
+        engine = make_engine(settings.resolved_database_url)
+        if settings.auto_migrate:
+            # Zero-config embedded mode; a failure here leaves /readyz reporting the index.
+            with contextlib.suppress(IndexUnavailable):
+                await asyncio.to_thread(upgrade_to_head, settings.resolved_database_url)
         app.state.settings = settings
+        app.state.engine = engine
         app.state.gateway = SweepGateway(client, settings)
-        app.state.readiness = {"temporal": _temporal_probe(client)}
-        yield
+        app.state.readiness = {"index": _index_probe(engine), "temporal": _temporal_probe(client)}
+        try:
+            yield
+        finally:
+            engine.dispose()
 
     app = FastAPI(
         title="bert-sweeps",
@@ -45,12 +59,24 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(sweeps.router)
+    app.include_router(results.router)
     app.include_router(control.router)
     return app
 
 
 Probe = Callable[[], Awaitable[str]]
 _PROBE_TIMEOUT = timedelta(seconds=2)
+
+
+def _index_probe(engine: Engine) -> Probe:
+    async def probe() -> str:
+        try:
+            await asyncio.to_thread(ping, engine)
+        except IndexUnavailable as exc:
+            return f"unreachable: {_first_line(exc)}"
+        return "ok"
+
+    return probe
 
 
 def _temporal_probe(client: Client) -> Probe:

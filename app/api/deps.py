@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from app.api.gateway import SweepGateway
+from app.db import session_scope
 from app.settings import Settings
 
 
@@ -22,3 +26,13 @@ def get_settings(request: Request) -> Settings:
 
 Gateway = Annotated[SweepGateway, Depends(get_gateway)]
 AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def get_index_session(request: Request) -> Iterator[Session]:
+    """A unit of work on the results index: commits when the handler succeeds."""
+    engine: Engine = request.app.state.engine
+    with session_scope(engine) as session:
+        yield session
+
+
+IndexSession = Annotated[Session, Depends(get_index_session)]

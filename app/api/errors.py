@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorBody, FieldError
+from app.db.errors import IndexUnavailable, SweepNotFound
 from app.validation import location_of
 
 log = logging.getLogger("app.api")
@@ -72,8 +73,20 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("internal error"), status_code=500)
 
 
+async def _index_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("results index unavailable: %s", exc)
+    return await _api_error(_, ServiceUnavailable("the results index is unavailable; retry later"))
+
+
+async def _sweep_not_indexed(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SweepNotFound)
+    return await _api_error(_, NotFound(f"no sweep {exc.sweep_id!r} in the results index"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(IndexUnavailable, _index_unavailable)
+    app.add_exception_handler(SweepNotFound, _sweep_not_indexed)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _unexpected)
 

@@ -22,6 +22,7 @@ from app.domain import SweepRequest, SweepResult
 from app.domain.jobs import ControlAck, SweepWorkflowInput
 from app.settings import Settings
 from app.temporal import contract
+from app.temporal.sweep_state import sweep_state
 
 REQUEST_HASH_MEMO = "request_sha256"
 
@@ -98,9 +99,7 @@ class SweepGateway:
     async def progress(self, sweep_id: str) -> SweepResult:
         handle = self._handle(sweep_id)
         try:
-            result: SweepResult = await handle.query(
-                contract.PROGRESS_QUERY, result_type=SweepResult
-            )
+            result = await sweep_state(handle)
         except WorkflowQueryFailedError:
             # Not a sweep workflow (no such query), or a workflow that never started to run.
             raise NotFound(f"no sweep {sweep_id!r}") from None

@@ -7,11 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from app.domain import (
-    CheckpointInfo,
-    ParamValue,
     RungSummary,
     SweepStatus,
-    TrialMetrics,
     TrialResult,
 )
 from app.domain.request import Direction, MetricName
@@ -57,50 +54,6 @@ class SweepView(BaseModel):
     ended_at: datetime | None
     error: str | None
     links: SweepLinks
-
-
-class SweepListItem(BaseModel):
-    sweep_id: str
-    name: str
-    status: SweepStatus
-    metric: MetricName
-    direction: Direction
-    strategy: str
-    current_rung: int
-    best_trial_id: str | None
-    created_at: datetime | None
-    ended_at: datetime | None
-
-
-class SweepPage(BaseModel):
-    items: list[SweepListItem]
-    total: int
-    limit: int
-    offset: int
-
-
-class LeaderboardRow(BaseModel):
-    rank: int
-    trial_id: str
-    trial_index: int
-    status: str
-    params: dict[str, ParamValue]
-    objective_value: float | None
-    metrics: TrialMetrics | None
-    scored_rung: int | None = Field(description="Rung of the metrics shown.")
-    highest_rung: int = Field(description="Highest rung the trial trained at.")
-    train_seconds: float
-    checkpoint: CheckpointInfo | None = Field(description="Latest checkpoint of the trial.")
-
-
-class Leaderboard(BaseModel):
-    sweep_id: str
-    metric: MetricName
-    direction: Direction
-    rows: list[LeaderboardRow]
-    total: int
-    limit: int
-    offset: int
 
 
 class CheckpointRequest(BaseModel):

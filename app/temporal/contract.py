@@ -35,6 +35,8 @@ REPORT_CHECKPOINT_SIGNAL = "report_checkpoint"  # training activity -> its train
 LATEST_CHECKPOINT_QUERY = "latest_checkpoint"  # on CheckpointedBertTrainingWorkflow
 TRIAL_CONTROL_QUERY = "trial_control"  # training activity -> sweep workflow (arg: trial id)
 PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
+REQUEST_QUERY = "request"  # on the sweep workflows: the SweepRequest (for reindexing)
+SWEEP_WORKFLOW_TYPES = (LADDER_SWEEP_WORKFLOW, SWEEP_WORKFLOW)
 
 # Control updates on the sweep workflows (the caller learns whether they took effect).
 PAUSE_UPDATE = "pause"

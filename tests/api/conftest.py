@@ -39,13 +39,13 @@ def fake() -> FakeTraining:
 
 @pytest.fixture
 async def api(
-    dev_env: WorkflowEnvironment, fake: FakeTraining, tmp_path: Path
+    dev_client: WorkflowEnvironment, fake: FakeTraining, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(tmp_path), temporal=dev_env.client)
-    async with workers(dev_env, fake), serve(app) as client:
+    app = create_app(settings_for(tmp_path), temporal=dev_client.client)
+    async with workers(dev_client, fake), serve(app) as client:
         yield client
 
 
 @pytest.fixture
-def temporal_client(dev_env: WorkflowEnvironment) -> Client:
-    return dev_env.client
+def temporal_client(dev_client: WorkflowEnvironment) -> Client:
+    return dev_client.client

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -179,13 +180,17 @@ def _heartbeat_checkpoint(details: object) -> CheckpointInfo:
 
 
 @asynccontextmanager
-async def workers(env: WorkflowEnvironment, fake: FakeTraining) -> AsyncIterator[None]:
+async def workers(
+    env: WorkflowEnvironment, fake: FakeTraining, mirror: Callable[..., Any] | None = None
+) -> AsyncIterator[None]:
+    """Both task queues served: real workflows and search, fake training; the mirror is the
+    fake recorder unless a real one (bound to a results index) is given."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         orchestration = Worker(
             env.client,
             task_queue=contract.ORCHESTRATION_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
-            activities=[propose_configs, fake.mirror_results],
+            activities=[propose_configs, mirror or fake.mirror_results],
             activity_executor=pool,
         )
         training = Worker(

@@ -216,8 +216,8 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20) ->
         await asyncio.sleep(0.05)
 
 
-async def test_pause_resume_and_cancel_trial_updates(dev_env: WorkflowEnvironment) -> None:
-    env = dev_env
+async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnvironment) -> None:
+    env = dev_client
     fake = FakeTraining(step_seconds=0.6, poll_control=True)
     request = make_request(
         ladder={"unit": "steps", "trials": 4, "rungs": [{"budget": 20}]}, max_concurrency=1

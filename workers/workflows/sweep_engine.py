@@ -17,6 +17,7 @@ from temporalio import workflow
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    CancelledError,
     ChildWorkflowError,
     FailureError,
 )
@@ -78,6 +79,10 @@ class SweepEngine:
     @workflow.query(name=contract.PROGRESS_QUERY)
     def progress(self) -> SweepResult:
         return self._result()
+
+    @workflow.query(name=contract.REQUEST_QUERY)
+    def request(self) -> SweepRequest:
+        return self._request
 
     @workflow.query(name=contract.TRIAL_CONTROL_QUERY)
     def trial_control(self, trial_id: str) -> TrialControl:
@@ -380,6 +385,9 @@ class SweepEngine:
                         task_queue=contract.ORCHESTRATION_TASK_QUEUE,
                     )
                 except ChildWorkflowError as err:
+                    if isinstance(err.cause, CancelledError):  # the sweep is being cancelled
+                        self._update_trial(index, status=TrialStatus.CANCELLED)
+                        return
                     self._update_trial(index, status=TrialStatus.FAILED, error=_root_message(err))
                     workflow.logger.warning(
                         "trial failed", extra={"trial_id": trial.trial_id, "rung": rung_index}

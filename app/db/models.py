@@ -1,0 +1,227 @@
+"""Tables of the results index: a read model mirroring what Temporal knows about sweeps.
+
+The leaderboard is served by one composite index per ordering, so that
+``ORDER BY ... LIMIT 20`` reads 20 index entries instead of sorting a whole sweep:
+
+- ``trials``: ``(sweep_id, rank_group, scored_rung DESC, rank_value, trial_index)``, and
+  the same after ``status`` for the status filter
+- ``trial_rungs``: ``(sweep_id, rung, rank_group, rank_value, trial_index)``
+
+Every sort column is NOT NULL (SQLite and Postgres order NULLs differently), and
+``rank_value`` is direction-normalised (the value when minimising, its negation when
+maximising), so "best first" is always ascending. See ``app/db/ranking.py``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON(none_as_null=True)}
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True, comment="Workflow id.")
+    name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    metric: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(16))
+    strategy: Mapped[str | None] = mapped_column(String(16))
+    current_rung: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[dict[str, Any] | None] = mapped_column(comment="SweepRequest as JSON.")
+    error: Mapped[str | None] = mapped_column(Text)
+    best_trial_id: Mapped[str | None] = mapped_column(String(32))
+    best_objective_value: Mapped[float | None] = mapped_column(Float)
+    trial_count: Mapped[int] = mapped_column(Integer, default=0)
+    result_count: Mapped[int] = mapped_column(
+        Integer, default=0, comment="Rung results so far: part of the no-regression guard."
+    )
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index(None, "created_at", "id"),
+        Index(None, "status", "created_at"),
+        Index(None, "name", "created_at"),
+    )
+
+
+class Trial(Base):
+    __tablename__ = "trials"
+
+    sweep_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    trial_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    trial_index: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]]
+    seed: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    rung: Mapped[int] = mapped_column(Integer, comment="Highest rung reached (trained at).")
+    phase: Mapped[int] = mapped_column(
+        SmallInteger, comment="0 in flight, 1 rung done, 2 final: part of the guard."
+    )
+    # The latest scored rung and its result (scored_rung = -1: none yet).
+    scored_rung: Mapped[int] = mapped_column(Integer)
+    objective_value: Mapped[float | None] = mapped_column(Float, comment="NULL: none or NaN.")
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    f1_macro: Mapped[float | None] = mapped_column(Float)
+    eval_loss: Mapped[float | None] = mapped_column(Float)
+    num_examples: Mapped[int | None] = mapped_column(Integer)
+    rank_group: Mapped[int] = mapped_column(
+        SmallInteger, comment="0 usable, 1 failed/cancelled with a value, 2 no usable value."
+    )
+    rank_value: Mapped[float] = mapped_column(Float, comment="Direction-normalised; 0 if unusable.")
+    train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    checkpoint_step: Mapped[int] = mapped_column(Integer, comment="-1: no checkpoint yet.")
+    checkpoint_epoch: Mapped[float | None] = mapped_column(Float)
+    checkpoint_rung: Mapped[int | None] = mapped_column(Integer)
+    checkpoint_reason: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[int] = mapped_column(
+        BigInteger, comment="Hash of the mirrored TrialResult: unchanged trials are skipped."
+    )
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["sweep_id"], ["sweeps.id"], ondelete="CASCADE"),
+        UniqueConstraint("sweep_id", "trial_index"),
+    )
+
+
+class TrialRung(Base):
+    __tablename__ = "trial_rungs"
+
+    sweep_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    trial_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rung: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_index: Mapped[int] = mapped_column(Integer)
+    budget: Mapped[float] = mapped_column(Float)
+    global_step: Mapped[int] = mapped_column(Integer)
+    accuracy: Mapped[float | None] = mapped_column(Float, comment="NULL: NaN.")
+    f1_macro: Mapped[float | None] = mapped_column(Float)
+    eval_loss: Mapped[float | None] = mapped_column(Float)
+    num_examples: Mapped[int] = mapped_column(Integer)
+    objective_value: Mapped[float | None] = mapped_column(Float, comment="NULL: NaN.")
+    rank_group: Mapped[int] = mapped_column(SmallInteger, comment="0 usable, 2 NaN/infinite.")
+    rank_value: Mapped[float] = mapped_column(Float)
+    train_seconds: Mapped[float] = mapped_column(Float)
+    eval_seconds: Mapped[float] = mapped_column(Float)
+    checkpoint_path: Mapped[str] = mapped_column(Text)
+    checkpoint_step: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["sweep_id", "trial_id"], ["trials.sweep_id", "trials.trial_id"], ondelete="CASCADE"
+        ),
+        Index(
+            "ix_trial_rungs_leaderboard",
+            "sweep_id",
+            "rung",
+            "rank_group",
+            "rank_value",
+            "trial_index",
+        ),
+    )
+
+
+class Checkpoint(Base):
+    __tablename__ = "checkpoints"
+
+    sweep_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    trial_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rung: Mapped[int] = mapped_column(Integer)
+    epoch: Mapped[float] = mapped_column(Float)
+    path: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["sweep_id", "trial_id"], ["trials.sweep_id", "trials.trial_id"], ondelete="CASCADE"
+        ),
+    )
+
+
+# Successive-halving order: usable first, the highest scored rung first, then best value.
+Index(
+    "ix_trials_leaderboard",
+    Trial.sweep_id,
+    Trial.rank_group,
+    Trial.scored_rung.desc(),
+    Trial.rank_value,
+    Trial.trial_index,
+)
+# The same order within one status: a rare status (failed) is found without walking the
+# whole sweep, and its COUNT is an index-only scan.
+Index(
+    "ix_trials_status_leaderboard",
+    Trial.sweep_id,
+    Trial.status,
+    Trial.rank_group,
+    Trial.scored_rung.desc(),
+    Trial.rank_value,
+    Trial.trial_index,
+)
+
+
+# Core handles of the tables, for the statements of the repositories.
+SWEEPS: Table = Sweep.__table__  # type: ignore[assignment]
+TRIALS: Table = Trial.__table__  # type: ignore[assignment]
+TRIAL_RUNGS: Table = TrialRung.__table__  # type: ignore[assignment]
+CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[assignment]
