@@ -122,9 +122,22 @@ class SweepGateway:
             raise Conflict(
                 str(cause.message if isinstance(cause, ApplicationError) else exc)
             ) from None
-        except (RPCError, RuntimeError) as exc:
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise await self._ended_or_missing(sweep_id) from None
+            raise _translate(exc, sweep_id) from None
+        except RuntimeError as exc:
             raise _translate(exc, sweep_id) from None
         return ack
+
+    async def _ended_or_missing(self, sweep_id: str) -> Exception:
+        """An update found no running workflow: the sweep has ended (409) or never was (404)."""
+        try:
+            description = await self._handle(sweep_id).describe()
+        except (RPCError, RuntimeError) as exc:
+            return _translate(exc, sweep_id)
+        state = description.status.name.lower() if description.status else "closed"
+        return Conflict(f"the sweep has ended ({state})")
 
     async def cancel(self, sweep_id: str) -> None:
         # Fails with 404/409 here when the sweep is unknown or has ended.

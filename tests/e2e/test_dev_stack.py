@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.embedded import free_port, port_is_open
@@ -16,10 +17,10 @@ pytestmark = pytest.mark.e2e
 
 
 def test_dev_stack_starts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port, ui_port = free_port(), free_port()
+    port, ui_port, api_port = free_port(), free_port(), free_port()
     argv = [
         sys.executable, "-m", "app.cli", "dev", "--data-dir", str(tmp_path),
-        "--temporal-port", str(port), "--ui-port", str(ui_port),
+        "--temporal-port", str(port), "--ui-port", str(ui_port), "--api-port", str(api_port),
     ]  # fmt: skip
     dev = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     try:
@@ -29,14 +30,26 @@ def test_dev_stack_starts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         while "Ctrl-C" not in banner and time.monotonic() < deadline:
             banner += dev.stderr.readline()
         assert f"Temporal at 127.0.0.1:{port}" in banner, banner
-        assert port_is_open("127.0.0.1", port)
-        time.sleep(3)  # let the workers connect before stopping them
+        assert f"API at http://127.0.0.1:{api_port}" in banner
+        ready = wait_ready(f"http://127.0.0.1:{api_port}/readyz")
+        assert ready == {"status": "ok", "checks": {"index": "ok", "temporal": "ok"}}
+        assert httpx.get(f"http://127.0.0.1:{api_port}/docs").status_code == 200
         dev.send_signal(signal.SIGINT)
         assert dev.wait(timeout=60) == 0
     finally:
         if dev.poll() is None:
             dev.kill()
-    assert not port_is_open("127.0.0.1", port)
+    assert not port_is_open("127.0.0.1", port) and not port_is_open("127.0.0.1", api_port)
     assert (tmp_path / "temporal.db").exists()  # state persists for the next start
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
-    assert logs == {"temporal.log", "orchestration.log", "training.log"}
+    assert logs == {"temporal.log", "orchestration.log", "training.log", "api.log"}
+    assert (tmp_path / "index.db").exists()  # the results index was migrated in place
+
+
+def wait_ready(url: str, timeout: float = 60) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.get(url)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response.json()
+        time.sleep(0.5)
