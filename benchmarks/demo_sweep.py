@@ -9,21 +9,17 @@ snapshot, the whole ladder, shutdown), so the wall time is what a user waits for
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from app.domain import SweepResult
 from app.embedded import free_port
+from benchmarks.report import machine, prepend_section, today
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 MAJORITY_CLASS_ACCURACY = 16186 / 38158  # negative tweets in the bundled corpus
 
 
@@ -33,6 +29,7 @@ def run_once(preset: str, seed: int) -> tuple[float, SweepResult]:
             sys.executable, "-m", "app.cli", "demo", "--preset", preset, "--json",
             "--seed", str(seed), "--data-dir", state,
             "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
+            "--api-port", str(free_port()),
         ]  # fmt: skip
         started = time.monotonic()
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -60,10 +57,10 @@ def main() -> None:
     accs = [r[2] for r in rows]
     command = f"uv run python -m benchmarks.demo_sweep --preset {args.preset} --runs {args.runs}"
     lines = [
-        f"## Sample sweep `--preset {args.preset}` ({dt.date.today().isoformat()})",
+        f"## Sample sweep `--preset {args.preset}` ({today()})",
         "",
         f"- command: `{command}`",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, no GPU",
+        f"- machine: {machine()}",
         f"- wall time (fresh stack to leaderboard): median {statistics.median(walls):.0f} s, "
         f"range {min(walls):.0f}-{max(walls):.0f} s over {len(walls)} run(s)",
         f"- best held-out accuracy: median {statistics.median(accs):.4f}, range "
@@ -75,11 +72,7 @@ def main() -> None:
         "",
     ]
     section = "\n".join(lines)
-    header = (
-        "# Benchmarks\n\nFigures measured by the scripts under `benchmarks/`; newest first.\n\n"
-    )
-    previous = BENCHMARKS.read_text().removeprefix(header) if BENCHMARKS.exists() else ""
-    BENCHMARKS.write_text(header + section + "\n" + previous)
+    prepend_section(section)
     print(section)
 
 

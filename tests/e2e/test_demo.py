@@ -30,6 +30,8 @@ def test_demo_tiny_runs_a_real_sweep(tmp_path: Path) -> None:
         str(free_port()),
         "--ui-port",
         str(free_port()),
+        "--api-port",
+        str(free_port()),
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=480, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -64,6 +66,7 @@ def test_missing_dataset_fails_the_sweep_with_its_message(tmp_path: Path) -> Non
         sys.executable, "-m", "app.cli", "demo", "--file", str(request), "--json",
         "--data-dir", str(tmp_path / "state"),
         "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
+            "--api-port", str(free_port()),
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 1, done.stderr[-4000:]
