@@ -3,7 +3,7 @@ workers run the real workflows with fake training activities."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
@@ -14,8 +14,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from app.api import create_app
+from app.db import make_engine
 from app.settings import Settings
+from tests.db.databases import fresh_postgres_database
 from tests.workflows.fakes import FakeTraining, workers
+from workers.activities.mirror import MirrorActivities
 
 ApiFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
@@ -49,3 +52,28 @@ async def api(
 @pytest.fixture
 def temporal_client(dev_client: WorkflowEnvironment) -> Client:
     return dev_client.client
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'index.db'}"
+        return
+    with fresh_postgres_database("sweeps_api") as url:
+        yield url
+
+
+@pytest.fixture
+async def indexed_api(
+    dev_client: WorkflowEnvironment, index_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    settings = settings_for(tmp_path, database_url=index_url)
+    app = create_app(settings, temporal=dev_client.client)
+    engine = make_engine(settings.resolved_database_url)
+    fake = FakeTraining(step_seconds=0.02)
+    async with (
+        serve(app) as api,
+        workers(dev_client, fake, MirrorActivities(engine).mirror_results),
+    ):
+        yield api, index_url
+    engine.dispose()

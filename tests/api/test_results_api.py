@@ -4,12 +4,10 @@ real Postgres, filled by the real mirror activity as real workflows run."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from app.api import create_app
@@ -17,35 +15,6 @@ from app.db import make_engine
 from app.reindex import reindex
 from tests.api.conftest import serve, settings_for
 from tests.api.test_sweeps_api import sweep_body, wait_until_ended
-from tests.db.databases import fresh_postgres_database
-from tests.workflows.fakes import FakeTraining, workers
-from workers.activities.mirror import MirrorActivities
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def index_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'index.db'}"
-        return
-    with fresh_postgres_database("sweeps_api") as url:
-        yield url
-
-
-@pytest.fixture
-async def indexed_api(
-    dev_client: WorkflowEnvironment, index_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    settings = settings_for(tmp_path, database_url=index_url)
-    app = create_app(settings, temporal=dev_client.client)
-    engine = make_engine(settings.resolved_database_url)
-    fake = FakeTraining(step_seconds=0.02)
-    async with (
-        serve(app) as api,
-        workers(dev_client, fake, MirrorActivities(engine).mirror_results),
-    ):
-        yield api, index_url
-    engine.dispose()
-
 
 LADDER = {
     "unit": "steps",

@@ -1,0 +1,70 @@
+"""`sweeps migrate` and `sweeps reindex` as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+from sqlalchemy import inspect
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.db import make_engine
+from app.db.migrate import current_revision, head_revision
+from tests.api.test_results_api import finished_sweep, leaderboard_when_final, without_write_times
+
+
+def test_migrate_creates_the_embedded_index(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["migrate", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    url = f"sqlite+pysqlite:///{tmp_path.resolve() / 'index.db'}"
+    assert current_revision(url) == head_revision()
+    engine = make_engine(url)
+    try:
+        assert {"sweeps", "trials", "trial_rungs", "checkpoints"} <= set(
+            inspect(engine).get_table_names()
+        )
+    finally:
+        engine.dispose()
+    again = CliRunner().invoke(cli, ["migrate", "--data-dir", str(tmp_path)])
+    assert again.exit_code == 0  # idempotent
+
+
+def test_migrate_reports_an_unreachable_database(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["migrate", "--data-dir", str(tmp_path)],
+        env={"SWEEPS_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/none"},
+    )
+    assert result.exit_code == 2
+    assert "unreachable" in result.output
+
+
+async def test_reindex_command_rebuilds_one_sweep(
+    indexed_api: tuple[httpx.AsyncClient, str], dev_client: WorkflowEnvironment
+) -> None:
+    api, url = indexed_api
+    sweep_id = await finished_sweep(api)
+    before = await leaderboard_when_final(api, sweep_id, "?limit=50")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for table in ("checkpoints", "trial_rungs", "trials", "sweeps"):
+                connection.exec_driver_sql(f"DELETE FROM {table}")
+    finally:
+        engine.dispose()
+
+    address = dev_client.client.service_client.config.target_host
+    # In a thread: the command runs its own event loop, as it does from a shell.
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        cli,
+        ["reindex", sweep_id],
+        env={"SWEEPS_TEMPORAL_ADDRESS": address, "SWEEPS_DATABASE_URL": url},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"reindexed {sweep_id}: 6 trials" in result.output
+    after = (await api.get(f"/sweeps/{sweep_id}/leaderboard?limit=50")).json()
+    assert without_write_times(after["items"]) == without_write_times(before["items"])
