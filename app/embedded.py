@@ -129,6 +129,7 @@ class EmbeddedStack:
         env["SWEEPS_TEMPORAL_ADDRESS"] = self.address
         env["SWEEPS_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["SWEEPS_ARTIFACT_ROOT"] = str(self.settings.artifacts)
+        env["SWEEPS_DATABASE_URL"] = self.settings.resolved_database_url
         env["SWEEPS_TEMPORAL_UI_URL"] = self.ui_url
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
