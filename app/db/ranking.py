@@ -21,12 +21,10 @@ import math
 
 from app.domain import RungResult, SweepStatus, TrialMetrics, TrialResult, TrialStatus
 from app.domain.request import Direction
+from app.domain.results import FINAL_TRIAL_STATUSES
 
 USABLE, UNRANKED, UNUSABLE = 0, 1, 2
 
-FINAL_TRIAL_STATUSES = frozenset(
-    {TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED, TrialStatus.CANCELLED}
-)
 UNRANKED_TRIAL_STATUSES = frozenset({TrialStatus.FAILED, TrialStatus.CANCELLED})
 FINAL_SWEEP_STATUSES = frozenset({SweepStatus.COMPLETED, SweepStatus.FAILED, SweepStatus.CANCELLED})
 

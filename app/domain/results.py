@@ -56,6 +56,12 @@ class TrialStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A trial in one of these states will not train again in this sweep.
+FINAL_TRIAL_STATUSES: frozenset[TrialStatus] = frozenset(
+    {TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED, TrialStatus.CANCELLED}
+)
+
+
 class TrialConfig(BaseModel):
     """One proposed configuration: its identity, sampled params and derived training seed."""
 

@@ -77,3 +77,14 @@ async def indexed_api(
     ):
         yield api, index_url
     engine.dispose()
+
+
+def wipe_index(url: str) -> None:
+    """The index database lost everything (the tables stay, empty)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            for table in ("checkpoints", "trial_rungs", "trials", "sweeps"):
+                connection.exec_driver_sql(f"DELETE FROM {table}")
+    finally:
+        engine.dispose()

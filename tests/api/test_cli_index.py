@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.db import make_engine
 from app.db.migrate import current_revision, head_revision
+from tests.api.conftest import wipe_index
 from tests.api.test_results_api import finished_sweep, leaderboard_when_final, without_write_times
 
 
@@ -48,13 +49,7 @@ async def test_reindex_command_rebuilds_one_sweep(
     api, url = indexed_api
     sweep_id = await finished_sweep(api)
     before = await leaderboard_when_final(api, sweep_id, "?limit=50")
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            for table in ("checkpoints", "trial_rungs", "trials", "sweeps"):
-                connection.exec_driver_sql(f"DELETE FROM {table}")
-    finally:
-        engine.dispose()
+    wipe_index(url)
 
     address = dev_client.client.service_client.config.target_host
     # In a thread: the command runs its own event loop, as it does from a shell.

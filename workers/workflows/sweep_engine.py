@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         TrialRunInput,
         TrialRunOutcome,
     )
+    from app.domain.results import FINAL_TRIAL_STATUSES
     from app.search import rungs
     from app.temporal import contract
 
@@ -152,7 +153,7 @@ class SweepEngine:
     def _validate_cancel_trial(self, trial_id: str) -> None:
         self._require_active("cancel a trial of")
         trial = self._require_trial(trial_id)
-        if trial.status in _FINAL_TRIAL_STATUSES:
+        if trial.status in FINAL_TRIAL_STATUSES:
             raise ApplicationError(
                 f"trial {trial_id} has already ended ({trial.status.value})",
                 type=contract.CONFLICT_ERROR,
@@ -197,7 +198,7 @@ class SweepEngine:
         except asyncio.CancelledError:
             self._status = SweepStatus.CANCELLED
             for index, trial in self._state.trials.items():
-                if trial.status not in _FINAL_TRIAL_STATUSES:
+                if trial.status not in FINAL_TRIAL_STATUSES:
                     self._update_trial(index, status=TrialStatus.CANCELLED)
             raise
         finally:
@@ -521,16 +522,6 @@ class SweepEngine:
         )
         best = rungs.best_trial(trials, request.objective.resolved_direction)
         return result.model_copy(update={"best": best})
-
-
-_FINAL_TRIAL_STATUSES = frozenset(
-    {
-        TrialStatus.COMPLETED,
-        TrialStatus.PRUNED,
-        TrialStatus.FAILED,
-        TrialStatus.CANCELLED,
-    }
-)
 
 
 def _index_of(trial_id: str) -> int:

@@ -11,6 +11,7 @@ from app.api.errors import responses
 from app.api.links import sweep_links
 from app.api.schemas import SweepCreated, SweepView, TrialCounts
 from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
+from app.domain.results import FINAL_TRIAL_STATUSES
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
@@ -68,13 +69,10 @@ async def get_sweep_result(sweep_id: SweepId, gateway: Gateway) -> SweepResult:
     return await gateway.progress(sweep_id)
 
 
-_FINISHED = {TrialStatus.COMPLETED, TrialStatus.PRUNED, TrialStatus.FAILED, TrialStatus.CANCELLED}
-
-
 def sweep_view(result: SweepResult, settings: AppSettings) -> SweepView:
     counts = TrialCounts(total=len(result.trials))
     for trial in result.trials:
-        if trial.status in _FINISHED:
+        if trial.status in FINAL_TRIAL_STATUSES:
             counts.finished += 1
         elif trial.status == TrialStatus.RUNNING:
             counts.running += 1
