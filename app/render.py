@@ -16,13 +16,11 @@ def progress_line(view: SweepView) -> str:
     parts = [view.status.value]
     if view.current_rung < len(view.rungs):
         rung = view.rungs[view.current_rung]
-        parts.append(
-            f"rung {rung.rung}/{len(view.rungs) - 1} (budget {rung.budget:g}): {len(rung.trial_ids)} trials"
-        )
+        parts.append(f"rung {rung.rung} (budget {rung.budget:g}): {len(rung.trial_ids)} trials")
     counts = view.trials
     parts.append(
         f"running {counts.running}, pending {counts.pending}, paused {counts.paused}, "
-        f"finished {counts.finished}/{counts.total}"
+        f"done with rung {counts.rung_done}, finished {counts.finished}/{counts.total}"
     )
     best = view.best
     if best is not None and best.rungs:

@@ -33,6 +33,9 @@ class TrialCounts(BaseModel):
     pending: int = 0
     running: int = 0
     paused: int = 0
+    rung_done: int = Field(
+        0, description="Finished the current rung; awaiting the rung's decision."
+    )
     finished: int = Field(0, description="Completed, pruned, failed or cancelled.")
     total: int = 0
 

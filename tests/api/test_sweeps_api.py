@@ -58,7 +58,14 @@ async def test_post_starts_a_sweep_and_get_follows_it(api: httpx.AsyncClient) ->
 
     view = await wait_until_ended(api, sweep_id)
     assert view["status"] == "completed"
-    assert view["trials"] == {"pending": 0, "running": 0, "paused": 0, "finished": 3, "total": 3}
+    assert view["trials"] == {
+        "pending": 0,
+        "running": 0,
+        "paused": 0,
+        "rung_done": 0,
+        "finished": 3,
+        "total": 3,
+    }
     assert view["best"]["trial_id"] in {"t0000", "t0001", "t0002"}
     assert view["started_at"] and view["ended_at"]
 

@@ -78,6 +78,8 @@ def sweep_view(result: SweepResult, settings: AppSettings) -> SweepView:
             counts.running += 1
         elif trial.status == TrialStatus.PAUSED:
             counts.paused += 1
+        elif trial.status == TrialStatus.RUNG_DONE:
+            counts.rung_done += 1
         else:
             counts.pending += 1
     return SweepView(
