@@ -50,6 +50,8 @@ def free_port() -> int:
 @dataclass
 class _Child:
     name: str
+    argv: list[str]
+    env: dict[str, str] | None
     process: subprocess.Popen[bytes]
     log: IO[bytes]
 
@@ -130,6 +132,9 @@ class EmbeddedStack:
         env["SWEEPS_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["SWEEPS_ARTIFACT_ROOT"] = str(self.settings.artifacts)
         env["SWEEPS_DATABASE_URL"] = self.settings.resolved_database_url
+        env["SWEEPS_TRAINING_HEARTBEAT_TIMEOUT_SECONDS"] = str(
+            self.settings.training_heartbeat_timeout_seconds
+        )
         env["SWEEPS_TEMPORAL_UI_URL"] = self.ui_url
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -140,7 +145,28 @@ class EmbeddedStack:
         process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        self._children.append(_Child(name, process, log))
+        self._children.append(_Child(name, argv, env, process, log))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one child and its process group: a machine dying, for fault drills."""
+        child = self._child(name)
+        os.killpg(child.process.pid, signal.SIGKILL)
+        child.process.wait()
+
+    def restart(self, name: str) -> None:
+        """Start a killed (or exited) child again with its original command."""
+        child = self._child(name)
+        if child.process.poll() is None:
+            raise EmbeddedStackError(f"{name} is still running")
+        child.log.close()
+        self._children.remove(child)
+        self._spawn(name, child.argv, child.env)
+
+    def _child(self, name: str) -> _Child:
+        for child in self._children:
+            if child.name == name:
+                return child
+        raise EmbeddedStackError(f"no child process named {name!r}")
 
     def _wait_for_port(self, port: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     training_concurrency: int = Field(
         default=0, ge=0, description="Trials one training worker runs at once; 0 = one per device."
     )
+    training_heartbeat_timeout_seconds: float = Field(
+        default=45.0, ge=10, description="A training worker silent this long is presumed dead."
+    )
     log_level: str = "INFO"
     auto_migrate: bool = Field(
         default=True,

@@ -68,6 +68,9 @@ class SweepGateway:
                     request=request,
                     artifact_root=str(self._settings.artifacts),
                     snapshot_root=str(self._settings.snapshot_root),
+                    training_heartbeat_timeout_seconds=(
+                        self._settings.training_heartbeat_timeout_seconds
+                    ),
                 ),
                 id=sweep_id,
                 task_queue=contract.ORCHESTRATION_TASK_QUEUE,

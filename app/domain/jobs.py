@@ -106,6 +106,9 @@ class FineTuneInput(BaseModel):
     job: TrialJob
     training_workflow_id: str = Field(description="Receives checkpoint reports.")
     control_poll_seconds: float = Field(default=3.0, gt=0)
+    heartbeat_timeout_seconds: float = Field(
+        default=45.0, ge=10, description="A training worker silent this long is presumed dead."
+    )
 
 
 StopReason = Literal["budget", "paused", "cancelled"]
@@ -143,6 +146,7 @@ class TrialRunInput(BaseModel):
 
     job: TrialJob
     run_key: str = Field(description="Unique suffix of child workflow ids for this run.")
+    heartbeat_timeout_seconds: float = Field(default=45.0, ge=10)
 
 
 class TrialRunOutcome(BaseModel):
@@ -162,6 +166,11 @@ class SweepWorkflowInput(BaseModel):
     request: SweepRequest
     artifact_root: str = Field(description="Checkpoints root, shared by all training workers.")
     snapshot_root: str = Field(description="Dataset snapshots root, shared likewise.")
+    training_heartbeat_timeout_seconds: float = Field(
+        default=45.0,
+        ge=10,
+        description="How soon a dead training worker is noticed and its trial retried elsewhere.",
+    )
     continue_as_new_after_events: int = Field(
         default=8000,
         ge=1,

@@ -27,6 +27,7 @@ class CoordinatorWorkflow:
                 job=job,
                 training_workflow_id=f"{base_id}.train",
                 control_poll_seconds=contract.CONTROL_POLL_SECONDS,
+                heartbeat_timeout_seconds=inp.heartbeat_timeout_seconds,
             ),
             id=f"{base_id}.train",
             result_type=TrainOutcome,

@@ -380,7 +380,11 @@ class SweepEngine:
                 try:
                     outcome: TrialRunOutcome = await workflow.execute_child_workflow(
                         contract.COORDINATOR_WORKFLOW,
-                        TrialRunInput(job=job, run_key=run_id),
+                        TrialRunInput(
+                            job=job,
+                            run_key=run_id,
+                            heartbeat_timeout_seconds=inp.training_heartbeat_timeout_seconds,
+                        ),
                         id=run_id,
                         result_type=TrialRunOutcome,
                         task_queue=contract.ORCHESTRATION_TASK_QUEUE,

@@ -6,6 +6,8 @@ activity reported, so anyone can ask where the trial stands while it trains.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -27,7 +29,7 @@ class CheckpointedBertTrainingWorkflow:
             result_type=TrainOutcome,
             task_queue=contract.TRAINING_TASK_QUEUE,
             start_to_close_timeout=contract.FINE_TUNE_TIMEOUT,
-            heartbeat_timeout=contract.FINE_TUNE_HEARTBEAT,
+            heartbeat_timeout=timedelta(seconds=inp.heartbeat_timeout_seconds),
             retry_policy=contract.TRAINING_RETRY,
         )
         self._latest = outcome.checkpoint
