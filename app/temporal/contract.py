@@ -57,8 +57,9 @@ INTERRUPTED_ERROR = "TrainingInterrupted"
 SNAPSHOT_TIMEOUT = timedelta(hours=2)
 SNAPSHOT_HEARTBEAT = timedelta(minutes=2)
 FINE_TUNE_TIMEOUT = timedelta(days=2)
-# A dead training worker is noticed within SweepWorkflowInput.training_heartbeat_timeout_seconds
-# (45 s by default; the training loop heartbeats every few seconds).
+# A dead training worker is noticed within this long by default (the training loop heartbeats
+# every few seconds); SweepWorkflowInput.training_heartbeat_timeout_seconds overrides it.
+FINE_TUNE_HEARTBEAT = timedelta(seconds=45)
 EVALUATE_TIMEOUT = timedelta(hours=2)
 EVALUATE_HEARTBEAT = timedelta(seconds=45)
 PROPOSE_TIMEOUT = timedelta(minutes=2)
