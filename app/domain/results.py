@@ -146,11 +146,3 @@ class SweepResult(BaseModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     error: str | None = None
-
-    def leaderboard(self) -> list[TrialResult]:
-        """Trials with a result, best first; ties broken by trial index."""
-        scored = [t for t in self.trials if t.objective_value is not None]
-        sign = -1.0 if self.direction == "maximize" else 1.0
-        return sorted(
-            scored, key=lambda t: (-t.rung, sign * (t.objective_value or 0.0), t.trial_index)
-        )
