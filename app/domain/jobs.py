@@ -96,6 +96,12 @@ class TrialJob(BaseModel):
     objective: Objective
     artifact_root: str
     resume_from: CheckpointInfo | None = None
+    checkpoint_generation: int = Field(
+        default=0,
+        ge=0,
+        description="The sweep's checkpoint-now generation for this trial when it was started: "
+        "a later one is a request the trial must honour, even one made before training began.",
+    )
 
     @property
     def trial_id(self) -> str:

@@ -67,6 +67,7 @@ def make_job(tweet_snapshot: DatasetSnapshot) -> JobFactory:
         model: str = "tiny-bert",
         snapshot: DatasetSnapshot | None = None,
         trial_index: int = 3,
+        checkpoint_generation: int = 0,
         **training: Any,
     ) -> TrialJob:
         return TrialJob(
@@ -83,6 +84,7 @@ def make_job(tweet_snapshot: DatasetSnapshot) -> JobFactory:
             objective=Objective(),
             artifact_root=str(artifact_root),
             resume_from=resume_from,
+            checkpoint_generation=checkpoint_generation,
         )
 
     return make

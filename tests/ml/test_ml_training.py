@@ -134,13 +134,14 @@ def test_cancel_request_stops_with_a_cancel_checkpoint(
 def test_checkpoint_now_saves_at_the_next_step_and_keeps_training(
     tmp_path: Path, make_job: JobFactory
 ) -> None:
-    # Generation 2 is already there when training starts: only a later bump asks for a save.
+    # The sweep started this trial at generation 2: only a later bump asks for a save.
     control = ScriptedControl(
         {1: TrialControl(checkpoint_generation=2), 8: TrialControl(checkpoint_generation=3)}
     )
     seen: list[CheckpointInfo] = []
     hooks = TrainingHooks(on_checkpoint=seen.append, poll_control=control, control_poll_seconds=0)
-    outcome = fine_tune(make_job(tmp_path, budget=12, keep_checkpoints=10), hooks)
+    job = make_job(tmp_path, budget=12, keep_checkpoints=10, checkpoint_generation=2)
+    outcome = fine_tune(job, hooks)
     assert [(c.step, c.reason) for c in seen] == [
         (5, "interval"),
         (7, "requested"),
@@ -150,6 +151,18 @@ def test_checkpoint_now_saves_at_the_next_step_and_keeps_training(
     assert outcome.stopped == "budget"
     assert outcome.global_step == 12
     assert all(is_complete(c.path) for c in seen)
+
+
+def test_checkpoint_now_asked_before_training_began_is_honoured(
+    tmp_path: Path, make_job: JobFactory
+) -> None:
+    # Started at generation 1; a request (generation 2) came while it waited for a worker.
+    control = ScriptedControl({1: TrialControl(checkpoint_generation=2)})
+    seen: list[CheckpointInfo] = []
+    hooks = TrainingHooks(on_checkpoint=seen.append, poll_control=control, control_poll_seconds=0)
+    job = make_job(tmp_path, budget=6, keep_checkpoints=10, checkpoint_generation=1)
+    fine_tune(job, hooks)
+    assert [(c.step, c.reason) for c in seen] == [(1, "requested"), (5, "interval"), (6, "rung_end")]
 
 
 def test_control_is_polled_by_time_not_every_step(tmp_path: Path, make_job: JobFactory) -> None:

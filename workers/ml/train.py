@@ -110,7 +110,11 @@ def fine_tune(job: TrialJob, hooks: TrainingHooks | None = None) -> TrainOutcome
         max_steps=plan.max_steps,
         keep_checkpoints=job.training.keep_checkpoints,
         hooks=hooks,
-        initial_control=initial,
+        # Requests are counted from when the sweep started this trial, not from now: one
+        # made while the trial waited for a worker is still honoured.
+        initial_control=initial.model_copy(
+            update={"checkpoint_generation": job.checkpoint_generation}
+        ),
         resumed_from=resume,
         log_fields=_fields(job),
     )

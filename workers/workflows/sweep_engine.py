@@ -94,8 +94,14 @@ class SweepEngine:
             stop = "cancel"
         elif state.paused:
             stop = "pause"
-        generation = state.checkpoint_generation + state.trial_checkpoint_generation.get(index, 0)
-        return TrialControl.model_validate({"stop": stop, "checkpoint_generation": generation})
+        return TrialControl.model_validate(
+            {"stop": stop, "checkpoint_generation": self._checkpoint_generation(index)}
+        )
+
+    def _checkpoint_generation(self, index: int) -> int:
+        """Checkpoint-now requests so far for one trial: sweep-wide ones plus its own."""
+        state = self._state
+        return state.checkpoint_generation + state.trial_checkpoint_generation.get(index, 0)
 
     # Control is by update, not signal: the caller learns that it took effect, or why not.
 
@@ -437,6 +443,7 @@ class SweepEngine:
             objective=request.objective,
             artifact_root=inp.artifact_root,
             resume_from=trial.checkpoint,
+            checkpoint_generation=self._checkpoint_generation(index),
         )
 
     def _record(self, index: int, rung_index: int, outcome: TrialRunOutcome) -> None:
