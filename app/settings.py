@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.domain.webhooks import WebhookRetrySchedule
+
+# What the embedded stack (`sweeps dev`, `sweeps demo`) allow-lists for webhooks, so that a
+# receiver on this machine can be tried out. Never the default of a deployment.
+DEVELOPMENT_WEBHOOK_HOSTS = "localhost,127.0.0.1,::1"
 
 
 class Settings(BaseSettings):
@@ -38,6 +44,47 @@ class Settings(BaseSettings):
         description="Results index (SWEEPS_DATABASE_URL, or DATABASE_URL); "
         "default: SQLite at <data_dir>/index.db.",
     )
+    public_api_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach the API at: makes webhook links absolute.",
+    )
+    webhook_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated hosts (localhost) or networks (10.1.0.0/16) webhooks may "
+        "reach although they are loopback/private (development only); default: none.",
+    )
+    webhook_secret_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys that encrypt webhook secrets at rest (the "
+        "first encrypts; all decrypt). Default: a key file <data_dir>/webhook-secret.key.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="Timeout of one webhook request."
+    )
+    webhook_retry_initial_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_backoff: float = Field(default=3.0, ge=1)
+    webhook_retry_maximum_seconds: float = Field(default=8 * 3600.0, gt=0)
+    webhook_retry_give_up_seconds: float = Field(
+        default=3 * 24 * 3600.0, gt=0, description="Stop retrying a delivery after this long."
+    )
+    webhook_secret_grace_seconds: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="After a secret rotation, the old secret also signs for this long.",
+    )
+
+    @property
+    def webhook_retry(self) -> WebhookRetrySchedule:
+        return WebhookRetrySchedule(
+            initial_seconds=self.webhook_retry_initial_seconds,
+            backoff=self.webhook_retry_backoff,
+            maximum_seconds=self.webhook_retry_maximum_seconds,
+            give_up_seconds=self.webhook_retry_give_up_seconds,
+        )
+
+    @property
+    def webhook_allow_list(self) -> list[str]:
+        return [h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip()]
 
     @property
     def artifacts(self) -> Path:

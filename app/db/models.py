@@ -225,3 +225,91 @@ SWEEPS: Table = Sweep.__table__  # type: ignore[assignment]
 TRIALS: Table = Trial.__table__  # type: ignore[assignment]
 TRIAL_RUNGS: Table = TrialRung.__table__  # type: ignore[assignment]
 CHECKPOINTS: Table = Checkpoint.__table__  # type: ignore[assignment]
+
+
+# ---- webhooks ---------------------------------------------------------------------------------
+# Not part of the mirror: these rows are the service's own records (endpoints and every
+# delivery attempt), written by the API and the delivery activity.
+
+_ATTEMPT_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER only
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON, comment="Event types sent to it.")
+    sweep_id: Mapped[str | None] = mapped_column(
+        String(200), comment="The sweep whose request named it; NULL: every sweep."
+    )
+    position: Mapped[int | None] = mapped_column(
+        Integer, comment="Index in the request's webhooks list."
+    )
+    description: Mapped[str | None] = mapped_column(String(200))
+    secret_encrypted: Mapped[str] = mapped_column(Text, comment="Fernet token, never plain.")
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(
+        Text, comment="Also signs until previous_secret_expires_at (rotation grace)."
+    )
+    previous_secret_expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), comment="active, disabled or deleted.")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("sweep_id", "position"),
+        Index(None, "status", "sweep_id"),
+    )
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(
+        String(40), primary_key=True, comment="The webhook-id header: same on every attempt."
+    )
+    endpoint_id: Mapped[str] = mapped_column(String(40))
+    sweep_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(32))
+    event_key: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(comment="The event, as first sent.")
+    state: Mapped[str] = mapped_column(String(16), comment="pending, delivered or failed.")
+    attempt_count: Mapped[int] = mapped_column(Integer)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["endpoint_id"], ["webhook_endpoints.id"], ondelete="CASCADE"),
+        Index(None, "sweep_id", "created_at"),
+    )
+
+
+class WebhookAttempt(Base):
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(_ATTEMPT_ID, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(40))
+    number: Mapped[int] = mapped_column(Integer, comment="1 for the first attempt.")
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_excerpt: Mapped[str | None] = mapped_column(Text, comment="First 1 KiB.")
+    error: Mapped[str | None] = mapped_column(Text)
+    verdict: Mapped[str] = mapped_column(
+        String(16), comment="delivered, retry, failed, gone or refused."
+    )
+    peer: Mapped[str | None] = mapped_column(String(64), comment="Address connected to.")
+
+    __table_args__ = (
+        ForeignKeyConstraint(["delivery_id"], ["webhook_deliveries.id"], ondelete="CASCADE"),
+        Index(None, "delivery_id", "number"),
+    )
+
+
+WEBHOOK_ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
+WEBHOOK_DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+WEBHOOK_ATTEMPTS: Table = WebhookAttempt.__table__  # type: ignore[assignment]

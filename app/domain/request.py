@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from app.domain.space import CategoricalParam, FloatParam, IntParam, SweepSpace
 from app.domain.training import INTEGER_PARAMS, SEARCHABLE_PARAMS, TrainingParams
+from app.domain.webhook_targets import WebhookTarget
 
 MetricName = Literal["accuracy", "f1_macro", "eval_loss"]
 Direction = Literal["maximize", "minimize"]
@@ -183,6 +184,12 @@ class SweepRequest(_Strict):
     strategy: Strategy = "tpe"
     max_concurrency: int = Field(default=2, ge=1, le=1024)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Endpoints told about this sweep (signed; secrets in the POST /sweeps "
+        "answer, shown once). Endpoints registered with POST /webhooks are told as well.",
+    )
 
     @model_validator(mode="after")
     def _check_space_against_training(self) -> SweepRequest:

@@ -11,16 +11,19 @@ from app.db.migrate import current_revision, head_revision, schema_drift, upgrad
 def test_upgrade_from_empty_matches_the_models(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade_to_head(empty_url)
-    assert current_revision(empty_url) == head_revision() == "0001"
+    assert current_revision(empty_url) == head_revision() == "0002"
     assert schema_drift(empty_url) == []
     upgrade_to_head(empty_url)  # idempotent
-    assert current_revision(empty_url) == "0001"
+    assert current_revision(empty_url) == "0002"
     engine = make_engine(empty_url)
     try:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert tables == {"alembic_version", "sweeps", "trials", "trial_rungs", "checkpoints"}
+    assert tables == {
+        "alembic_version", "sweeps", "trials", "trial_rungs", "checkpoints",
+        "webhook_endpoints", "webhook_deliveries", "webhook_attempts",
+    }  # fmt: skip
 
 
 def test_drift_is_detected(empty_url: str) -> None:
