@@ -19,8 +19,10 @@ from app.logging import configure_logging
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.client import connect
+from app.webhooks.wiring import address_policy, secrets_box
 from workers.activities.mirror import MirrorActivities
 from workers.activities.search import propose_configs
+from workers.activities.webhooks import WebhookActivities, WebhookLinks
 from workers.runtime import run_until_signalled
 from workers.workflows import ALL_WORKFLOWS
 
@@ -33,12 +35,28 @@ async def run_worker(settings: Settings) -> None:
     if settings.auto_migrate:
         await asyncio.to_thread(upgrade_to_head, settings.resolved_database_url)
     mirror = MirrorActivities(engine)
+    webhooks = WebhookActivities(
+        engine,
+        secrets_box(settings),
+        address_policy(settings),
+        request_timeout=settings.webhook_timeout_seconds,
+        links=WebhookLinks(
+            public_api_url=settings.public_api_url,
+            temporal_ui_url=settings.temporal_ui_url,
+            namespace=settings.temporal_namespace,
+        ),
+    )
+    if settings.webhook_allow_list:
+        log.warning(
+            "webhooks may reach these hosts although they are not public: %s",
+            ", ".join(settings.webhook_allow_list),
+        )
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         worker = Worker(
             client,
             task_queue=contract.ORCHESTRATION_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
-            activities=[propose_configs, mirror.mirror_results],
+            activities=[propose_configs, mirror.mirror_results, *webhooks.all()],
             activity_executor=pool,
             graceful_shutdown_timeout=timedelta(seconds=10),
         )

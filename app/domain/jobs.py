@@ -26,6 +26,7 @@ from app.domain.results import (
 )
 from app.domain.space import ParamValue, SweepSpace
 from app.domain.training import TrainingParams
+from app.domain.webhooks import WebhookRetrySchedule
 
 
 class DatasetSnapshot(BaseModel):
@@ -186,6 +187,9 @@ class SweepWorkflowInput(BaseModel):
     carried: SweepState | None = Field(
         default=None, description="State carried over a continue-as-new; None on a fresh start."
     )
+    webhook_retry: WebhookRetrySchedule | None = Field(
+        default=None, description="Webhook delivery retries; None: the contract's default."
+    )
 
 
 class SweepState(BaseModel):
@@ -202,6 +206,11 @@ class SweepState(BaseModel):
     checkpoint_generation: int = 0
     trial_checkpoint_generation: dict[int, int] = Field(default_factory=dict)
     cancelled_trials: list[int] = Field(default_factory=list)
+    webhook_progress_events: list[str] | None = Field(
+        default=None,
+        description="trial.completed / rung.completed if some endpoint wants them; "
+        "None until looked up (once per sweep, carried over continue-as-new).",
+    )
 
 
 SweepWorkflowInput.model_rebuild()

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from app.domain.webhooks import WebhookRetrySchedule
+
 # Task queues (names kept from the seed demo).
 TRAINING_TASK_QUEUE = "bert-training-task-queue"
 ORCHESTRATION_TASK_QUEUE = "bert-eval-task-queue"
@@ -20,6 +22,9 @@ SWEEP_WORKFLOW = "SweepWorkflow"
 COORDINATOR_WORKFLOW = "CoordinatorWorkflow"
 TRAINING_WORKFLOW = "CheckpointedBertTrainingWorkflow"
 EVAL_WORKFLOW = "BertEvalWorkflow"
+# Fans one webhook event out to its endpoints; started detached (ParentClosePolicy.ABANDON) so
+# that days of retries never hold a sweep open.
+WEBHOOK_DISPATCH_WORKFLOW = "WebhookDispatchWorkflow"
 
 # Activities on the training queue (torch stack).
 SNAPSHOT_DATASET = "snapshot_dataset"
@@ -29,6 +34,13 @@ EVALUATE = "evaluate_checkpoint"
 # Light activities on the orchestration queue.
 PROPOSE_CONFIGS = "propose_configs"
 MIRROR_RESULTS = "mirror_results"
+WEBHOOK_SUBSCRIPTIONS = "webhook_subscriptions"  # which progress events anyone wants
+PREPARE_WEBHOOK_DELIVERIES = "prepare_webhook_deliveries"  # one delivery row per endpoint
+DELIVER_WEBHOOK = "deliver_webhook"  # one signed HTTP attempt, recorded
+FINISH_WEBHOOK_DELIVERY = "finish_webhook_delivery"  # mark a delivery failed after giving up
+
+# workflow.patched() ids: sweeps started before a change replay without its new commands.
+WEBHOOKS_PATCH = "webhooks-v1"
 
 # Signals and queries.
 REPORT_CHECKPOINT_SIGNAL = "report_checkpoint"  # training activity -> its training workflow
@@ -46,6 +58,8 @@ CANCEL_TRIAL_UPDATE = "cancel_trial"  # arg: trial id
 
 # Non-retryable error types raised by activities for input that will not fix itself.
 BAD_INPUT_ERROR = "BadInput"
+# A webhook attempt that should be tried again later (408, 429, 5xx, network trouble).
+WEBHOOK_RETRY_ERROR = "WebhookRetry"
 # Rejections of control updates, mapped to 404 and 409 by the API.
 NOT_FOUND_ERROR = "NotFound"
 CONFLICT_ERROR = "Conflict"
@@ -67,6 +81,41 @@ MIRROR_TIMEOUT = timedelta(seconds=30)
 # The index may be down for a while (a database restart): keep retrying for this long, then
 # give up on that write (the sweep goes on; `sweeps reindex` rebuilds the index from Temporal).
 MIRROR_GIVE_UP = timedelta(hours=1)
+
+# Webhooks: the HTTP request itself is bounded by the delivery activity's own timeout
+# (SWEEPS_WEBHOOK_TIMEOUT_SECONDS, 10 s); an attempt also resolves DNS and writes its record.
+WEBHOOK_ATTEMPT_TIMEOUT = timedelta(seconds=45)
+WEBHOOK_BOOKKEEPING_TIMEOUT = timedelta(seconds=30)
+# Looking up subscriptions must never hold up a sweep's start for long.
+WEBHOOK_SUBSCRIPTIONS_GIVE_UP = timedelta(minutes=1)
+# Default delivery schedule: retries after 10 s, 30 s, 90 s, 4.5 min, 13.5 min, 40 min, 2 h, 6 h,
+# then every 8 h while within 3 days of the first attempt: 16 attempts, the last at ~65 h.
+# SWEEPS_WEBHOOK_RETRY_* override it.
+DEFAULT_WEBHOOK_RETRY = WebhookRetrySchedule()
+# Recording deliveries needs the index database: retry while it is down (within the
+# delivery schedule's give-up time), backing off to a few minutes.
+WEBHOOK_BOOKKEEPING_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=0,
+)
+
+
+def webhook_retry_policy(schedule: WebhookRetrySchedule) -> RetryPolicy:
+    """Increasing delays, as many attempts as start within the schedule's give-up time."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=schedule.initial_seconds),
+        backoff_coefficient=schedule.backoff,
+        maximum_interval=timedelta(seconds=max(schedule.maximum_seconds, schedule.initial_seconds)),
+        maximum_attempts=schedule.attempts,
+    )
+
+
+def webhook_give_up(schedule: WebhookRetrySchedule) -> timedelta:
+    """Schedule-to-close of a delivery: the last attempt may start at the give-up time."""
+    return timedelta(seconds=schedule.give_up_seconds) + WEBHOOK_ATTEMPT_TIMEOUT
+
 
 TRAINING_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),

@@ -28,6 +28,13 @@ from app.domain import (
     TrialResult,
 )
 from app.domain.jobs import MirrorInput
+from app.domain.webhooks import (
+    DeliverInput,
+    DeliveryReport,
+    FinishDeliveryInput,
+    PrepareDeliveriesInput,
+    WebhookEvent,
+)
 from app.temporal import contract
 from workers.activities.search import propose_configs
 from workers.workflows import ALL_WORKFLOWS
@@ -173,6 +180,51 @@ class FakeTraining:
         return latest
 
 
+@dataclass
+class FakeWebhooks:
+    """Same-named webhook activities that record events instead of sending them: one
+    delivery per event, answered by ``answer`` (delivered, or a retryable failure)."""
+
+    progress_events: list[str] = field(default_factory=list)
+    fail_deliveries: bool = False
+    events: list[tuple[str, WebhookEvent]] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)
+    finished: list[FinishDeliveryInput] = field(default_factory=list)
+
+    @activity.defn(name=contract.WEBHOOK_SUBSCRIPTIONS)
+    async def webhook_subscriptions(self, sweep_id: str) -> list[str]:
+        return list(self.progress_events)
+
+    @activity.defn(name=contract.PREPARE_WEBHOOK_DELIVERIES)
+    async def prepare_webhook_deliveries(self, inp: PrepareDeliveriesInput) -> list[str]:
+        delivery_id = f"{inp.sweep_id}/{inp.event_key}"
+        if all(key != delivery_id for key, _ in self.events):
+            self.events.append((delivery_id, inp.event))
+        return [delivery_id]
+
+    @activity.defn(name=contract.DELIVER_WEBHOOK)
+    async def deliver_webhook(self, inp: DeliverInput) -> DeliveryReport:
+        self.attempts.append(inp.delivery_id)
+        if self.fail_deliveries:
+            raise ApplicationError("HTTP 503", type=contract.WEBHOOK_RETRY_ERROR)
+        return DeliveryReport(delivery_id=inp.delivery_id, state="delivered", status_code=204)
+
+    @activity.defn(name=contract.FINISH_WEBHOOK_DELIVERY)
+    async def finish_webhook_delivery(self, inp: FinishDeliveryInput) -> None:
+        self.finished.append(inp)
+
+    def activities(self) -> list[object]:
+        return [
+            self.webhook_subscriptions,
+            self.prepare_webhook_deliveries,
+            self.deliver_webhook,
+            self.finish_webhook_delivery,
+        ]
+
+    def types(self, sweep_id: str) -> list[str]:
+        return [e.type for key, e in self.events if key.startswith(f"{sweep_id}/")]
+
+
 def _heartbeat_checkpoint(details: object) -> CheckpointInfo:
     """Heartbeat details arrive decoded without type hints: a plain dict."""
     (payload,) = details  # type: ignore[misc]
@@ -181,16 +233,24 @@ def _heartbeat_checkpoint(details: object) -> CheckpointInfo:
 
 @asynccontextmanager
 async def workers(
-    env: WorkflowEnvironment, fake: FakeTraining, mirror: Callable[..., Any] | None = None
+    env: WorkflowEnvironment,
+    fake: FakeTraining,
+    mirror: Callable[..., Any] | None = None,
+    webhooks: list[object] | None = None,
 ) -> AsyncIterator[None]:
     """Both task queues served: real workflows and search, fake training; the mirror is the
-    fake recorder unless a real one (bound to a results index) is given."""
+    fake recorder unless a real one (bound to a results index) is given, and so are the
+    webhook activities (a FakeWebhooks recorder unless real ones are given)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         orchestration = Worker(
             env.client,
             task_queue=contract.ORCHESTRATION_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
-            activities=[propose_configs, mirror or fake.mirror_results],
+            activities=[
+                propose_configs,
+                mirror or fake.mirror_results,
+                *(webhooks if webhooks is not None else FakeWebhooks().activities()),
+            ],
             activity_executor=pool,
         )
         training = Worker(

@@ -5,6 +5,7 @@ from workers.workflows.coordinator import CoordinatorWorkflow
 from workers.workflows.evaluation import BertEvalWorkflow
 from workers.workflows.sweep import LadderSweepWorkflow, SweepWorkflow
 from workers.workflows.training import CheckpointedBertTrainingWorkflow
+from workers.workflows.webhook_dispatch import WebhookDispatchWorkflow
 
 ALL_WORKFLOWS = [
     LadderSweepWorkflow,
@@ -12,6 +13,7 @@ ALL_WORKFLOWS = [
     CoordinatorWorkflow,
     CheckpointedBertTrainingWorkflow,
     BertEvalWorkflow,
+    WebhookDispatchWorkflow,
 ]
 
 __all__ = [
@@ -21,4 +23,5 @@ __all__ = [
     "CoordinatorWorkflow",
     "LadderSweepWorkflow",
     "SweepWorkflow",
+    "WebhookDispatchWorkflow",
 ]

@@ -49,8 +49,11 @@ with workflow.unsafe.imports_passed_through():
         TrialRunOutcome,
     )
     from app.domain.results import FINAL_TRIAL_STATUSES
+    from app.domain.webhooks import END_EVENT_OF, WebhookEvent
     from app.search import rungs
     from app.temporal import contract
+
+from workers.workflows import webhook_events
 
 
 class SweepEngine:
@@ -74,6 +77,9 @@ class SweepEngine:
         self._mirror_trials: set[int] = set(self._state.trials)
         self._mirror_sweep = True
         self._closing = False
+        # Webhook dispatches being started; awaited before the run ends (see _notify).
+        self._webhook_retry = inp.webhook_retry or contract.DEFAULT_WEBHOOK_RETRY
+        self._notifying: list[asyncio.Task[None]] = []
 
     # ---- queries and signals -------------------------------------------------------------
 
@@ -199,13 +205,23 @@ class SweepEngine:
     async def _run_sweep(self, inp: SweepWorkflowInput) -> SweepResult:
         mirror = asyncio.create_task(self._mirror_loop())
         try:
+            # Sweeps started before webhooks existed replay without these commands.
+            if workflow.patched(contract.WEBHOOKS_PATCH):
+                await self._webhook_subscriptions()
             await self._ladder(inp)
             self._status = SweepStatus.COMPLETED
         except asyncio.CancelledError:
-            self._status = SweepStatus.CANCELLED
-            for index, trial in self._state.trials.items():
-                if trial.status not in FINAL_TRIAL_STATUSES:
-                    self._update_trial(index, status=TrialStatus.CANCELLED)
+            self._cancelled()
+            raise
+        except FailureError as err:
+            if isinstance(err.cause, CancelledError):  # an activity cancelled with the sweep
+                self._cancelled()
+                raise asyncio.CancelledError() from err
+            # A failure _fail did not name (an activity that exhausted its retries): the sweep
+            # fails with it, and says so to the index and to webhooks.
+            if self._status == SweepStatus.RUNNING:
+                self._status = SweepStatus.FAILED
+                self._error = _root_message(err)
             raise
         finally:
             # Flush the index before the run ends (completed, failed, cancelled, or continued
@@ -213,7 +229,59 @@ class SweepEngine:
             self._mirror_sweep = True
             self._closing = True
             await mirror
+            # Then tell webhooks: a receiver that reads the leaderboard sees the final state.
+            # In a task of its own, so that it also starts in a cancelled sweep.
+            end_event = END_EVENT_OF.get(self._status)
+            if end_event is not None and workflow.patched(contract.WEBHOOKS_PATCH):
+                event = webhook_events.sweep_event(end_event, self._result(), self._request)
+                self._notify(event, "sweep")
+            for task in self._notifying:
+                await task
         return self._result()
+
+    def _cancelled(self) -> None:
+        self._status = SweepStatus.CANCELLED
+        for index, trial in self._state.trials.items():
+            if trial.status not in FINAL_TRIAL_STATUSES:
+                self._update_trial(index, status=TrialStatus.CANCELLED)
+
+    # ---- webhooks ---------------------------------------------------------------------------
+
+    async def _webhook_subscriptions(self) -> None:
+        """Once per sweep: does any endpoint want trial.completed / rung.completed? (The
+        sweep's end is always dispatched; the dispatch finds who wants it.)"""
+        state = self._state
+        if state.webhook_progress_events is not None:
+            return
+        try:
+            state.webhook_progress_events = await workflow.execute_activity(
+                contract.WEBHOOK_SUBSCRIPTIONS,
+                workflow.info().workflow_id,
+                result_type=list[str],
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                start_to_close_timeout=contract.WEBHOOK_BOOKKEEPING_TIMEOUT,
+                schedule_to_close_timeout=contract.WEBHOOK_SUBSCRIPTIONS_GIVE_UP,
+                retry_policy=contract.MIRROR_RETRY,
+            )
+        except ActivityError as err:
+            if isinstance(err.cause, CancelledError):  # the sweep is being cancelled
+                raise
+            # Progress events are a nicety: the sweep goes on without them.
+            workflow.logger.warning("webhook subscriptions unknown: %s", _root_message(err))
+            state.webhook_progress_events = []
+
+    def _wants(self, event_type: str) -> bool:
+        return event_type in (self._state.webhook_progress_events or ())
+
+    def _notify(self, event: WebhookEvent, event_key: str) -> None:
+        """Start the event's delivery without waiting for it (see webhook_events)."""
+        self._notifying.append(
+            asyncio.create_task(
+                webhook_events.start_dispatch(
+                    workflow.info().workflow_id, event, event_key, self._webhook_retry
+                )
+            )
+        )
 
     async def _ladder(self, inp: SweepWorkflowInput) -> None:
         request, state = self._request, self._state
@@ -293,6 +361,8 @@ class SweepEngine:
                 retry_policy=contract.TRAINING_RETRY,
             )
         except FailureError as err:
+            if isinstance(err.cause, CancelledError):  # the sweep is being cancelled
+                raise
             self._fail(f"dataset snapshot failed: {_root_message(err)}")
         return snapshot
 
@@ -496,14 +566,29 @@ class SweepEngine:
         state.rungs[rung_index] = summary.model_copy(
             update={"survivors": [t.trial_id for t in survivors], "complete": True}
         )
+        if self._wants("rung.completed"):
+            trials = [state.trials[_index_of(t)] for t in summary.trial_ids]
+            event = webhook_events.rung_event(
+                workflow.info().workflow_id, self._request, state.rungs[rung_index], trials
+            )
+            self._notify(event, f"rung:{rung_index}")
         return not rungs.sweep_finished(ladder, rung_index, len(survivors))
 
     # ---- helpers ---------------------------------------------------------------------------
 
     def _update_trial(self, index: int, **changes: object) -> None:
         state = self._state
-        state.trials[index] = state.trials[index].model_copy(update=changes)
+        before = state.trials[index]
+        after = state.trials[index] = before.model_copy(update=changes)
         self._mirror_trials.add(index)
+        if (
+            after.status in FINAL_TRIAL_STATUSES
+            and before.status not in FINAL_TRIAL_STATUSES
+            and self._status == SweepStatus.RUNNING  # the sweep's own event covers its end
+            and self._wants("trial.completed")
+        ):
+            event = webhook_events.trial_event(workflow.info().workflow_id, self._request, after)
+            self._notify(event, f"trial:{after.trial_id}")
 
     def _fail(self, message: str) -> None:
         self._status = SweepStatus.FAILED

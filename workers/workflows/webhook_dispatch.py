@@ -1,0 +1,79 @@
+"""WebhookDispatchWorkflow: one event, fanned out to every endpoint that wants it.
+
+Started by a sweep as a detached child (ParentClosePolicy.ABANDON): the sweep's result is
+final as soon as it ends, while a slow or failing receiver is retried here for up to three
+days. Each delivery is one activity with Temporal's retry policy, so retries survive worker
+and server restarts, and every attempt carries the same webhook-id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from app.domain.webhooks import (
+        DeliverInput,
+        DeliveryReport,
+        FinishDeliveryInput,
+        PrepareDeliveriesInput,
+        WebhookDispatchInput,
+        WebhookRetrySchedule,
+    )
+    from app.temporal import contract
+
+
+@workflow.defn(name=contract.WEBHOOK_DISPATCH_WORKFLOW)
+class WebhookDispatchWorkflow:
+    @workflow.run
+    async def run(self, inp: WebhookDispatchInput) -> list[DeliveryReport]:
+        give_up = timedelta(seconds=inp.retry.give_up_seconds)
+        delivery_ids = list(inp.delivery_ids)
+        if inp.event is not None:
+            delivery_ids += await workflow.execute_activity(
+                contract.PREPARE_WEBHOOK_DELIVERIES,
+                PrepareDeliveriesInput(
+                    sweep_id=inp.sweep_id, event=inp.event, event_key=inp.event_key
+                ),
+                result_type=list[str],
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                start_to_close_timeout=contract.WEBHOOK_BOOKKEEPING_TIMEOUT,
+                schedule_to_close_timeout=give_up,
+                retry_policy=contract.WEBHOOK_BOOKKEEPING_RETRY,
+            )
+        reports = await asyncio.gather(*(self._deliver(d, inp.retry) for d in delivery_ids))
+        return list(reports)
+
+    async def _deliver(self, delivery_id: str, schedule: WebhookRetrySchedule) -> DeliveryReport:
+        try:
+            report: DeliveryReport = await workflow.execute_activity(
+                contract.DELIVER_WEBHOOK,
+                DeliverInput(delivery_id=delivery_id),
+                result_type=DeliveryReport,
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                start_to_close_timeout=contract.WEBHOOK_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=contract.webhook_give_up(schedule),
+                retry_policy=contract.webhook_retry_policy(schedule),
+            )
+        except ActivityError as err:
+            detail = f"gave up after retrying: {_root_message(err)}"
+            await workflow.execute_activity(
+                contract.FINISH_WEBHOOK_DELIVERY,
+                FinishDeliveryInput(delivery_id=delivery_id, error=detail),
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                start_to_close_timeout=contract.WEBHOOK_BOOKKEEPING_TIMEOUT,
+                schedule_to_close_timeout=contract.MIRROR_GIVE_UP,
+                retry_policy=contract.WEBHOOK_BOOKKEEPING_RETRY,
+            )
+            return DeliveryReport(delivery_id=delivery_id, state="failed", detail=detail)
+        return report
+
+
+def _root_message(err: BaseException) -> str:
+    """The last attempt's own words (e.g. "attempt 16: HTTP 503"), not Temporal's wrappers."""
+    while isinstance(err, FailureError) and err.cause is not None:
+        err = err.cause
+    return str(err.message if isinstance(err, FailureError) else err)
