@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from app.logging import configure_logging
 from app.presets import preset
 from app.render import print_summary, progress_line
 from app.request_files import RequestFileError, load_request
-from app.settings import Settings
+from app.settings import DEVELOPMENT_WEBHOOK_HOSTS, Settings
 from app.temporal.client import connect
 
 cli = typer.Typer(
@@ -46,6 +47,14 @@ def _settings(data_dir: Path | None) -> Settings:
     return settings
 
 
+def _allow_local_webhooks() -> str:
+    """The embedded stack is for trying things out on this machine: webhooks may reach a
+    receiver on localhost unless SWEEPS_WEBHOOK_ALLOWED_HOSTS says otherwise. The children
+    inherit the environment."""
+    allowed = os.environ.setdefault("SWEEPS_WEBHOOK_ALLOWED_HOSTS", DEVELOPMENT_WEBHOOK_HOSTS)
+    return f"webhooks may reach {allowed} (development allow-list; SWEEPS_WEBHOOK_ALLOWED_HOSTS)"
+
+
 @cli.command()
 def dev(
     data_dir: DataDir = None,
@@ -54,12 +63,14 @@ def dev(
     api_port: ApiPort = 8000,
 ) -> None:
     """Run the embedded stack (Temporal dev server, both workers) until Ctrl-C."""
+    webhooks_note = _allow_local_webhooks()
     settings = _settings(data_dir)
     configure_logging(settings.log_level)
     stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
     try:
         with stack:
             err.print(f"API at {stack.api_url} (docs: {stack.api_url}/docs)")
+            err.print(webhooks_note)
             err.print(f"Temporal at {stack.address}, Web UI at {stack.ui_url}")
             err.print(f"logs in {stack.log_dir}; press Ctrl-C to stop")
             try:
@@ -103,6 +114,7 @@ def demo(
         # Rejected before anything starts: no server, no workflow.
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
+    webhooks_note = _allow_local_webhooks()
     settings = _settings(data_dir)
     configure_logging("WARNING")
     stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
@@ -112,6 +124,7 @@ def demo(
             err.print(
                 f"embedded stack up: API {stack.api_url}/docs, Temporal Web UI {stack.ui_url}"
             )
+            err.print(webhooks_note)
             outcome = asyncio.run(_run_demo(stack, request))
     except (EmbeddedStackError, DemoError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
@@ -146,6 +159,8 @@ async def _run_demo(
             raise DemoError(f"POST /sweeps answered {response.status_code}: {response.text}")
         created = SweepCreated.model_validate(response.json())
         err.print(f"started {created.sweep_id}: {created.links.temporal_ui}")
+        for hook in created.webhooks:
+            err.print(f"webhook {hook.url} ({', '.join(hook.events)}): secret {hook.secret}")
         last = ""
         while True:
             stack.check_alive()

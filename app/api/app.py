@@ -15,11 +15,14 @@ from temporalio.client import Client
 
 from app.api.errors import install_error_handlers
 from app.api.gateway import SweepGateway
-from app.api.routes import control, health, results, sweeps
+from app.api.routes import control, health, results, sweeps, webhooks
+from app.api.webhook_registry import WebhookRegistry
 from app.db import IndexUnavailable, make_engine, ping
 from app.db.migrate import upgrade_to_head
 from app.settings import Settings
 from app.temporal.client import connect_lazily
+from app.webhooks.address_policy import AddressPolicy
+from app.webhooks.wiring import address_policy, secrets_box
 
 DESCRIPTION = """
 Durable hyperparameter sweeps for fine-tuning transformer classifiers.
@@ -29,8 +32,14 @@ with `GET /sweeps/{id}/leaderboard`, and steer it with the control endpoints.
 """
 
 
-def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
-    """Build the API. ``temporal`` injects a client (tests); otherwise one connects lazily."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    temporal: Client | None = None,
+    policy: AddressPolicy | None = None,
+) -> FastAPI:
+    """Build the API. ``temporal`` injects a client (tests); otherwise one connects lazily.
+    ``policy`` replaces the webhook address policy (tests: a resolver with fixed answers)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -44,6 +53,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         app.state.settings = settings
         app.state.engine = engine
         app.state.gateway = SweepGateway(client, settings)
+        app.state.webhooks = WebhookRegistry(
+            engine, secrets_box(settings), policy or address_policy(settings)
+        )
         app.state.readiness = {"index": _index_probe(engine), "temporal": _temporal_probe(client)}
         try:
             yield
@@ -61,6 +73,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(sweeps.router)
     app.include_router(results.router)
     app.include_router(control.router)
+    app.include_router(webhooks.router)
     return app
 
 

@@ -38,6 +38,16 @@ class Unprocessable(ApiError):
     status_code = 422
 
 
+class InvalidField(Unprocessable):
+    """A well-formed body with a value the service refuses (e.g. a webhook URL whose host
+    resolves to a private address): 422 naming the field, like validation errors."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"invalid request: {field}: {message}")
+        self.field = field
+        self.message = message
+
+
 class ServiceUnavailable(ApiError):
     """A backing service (index database, Temporal) is unreachable: retry later."""
 
@@ -51,7 +61,12 @@ def _body(detail: str, errors: list[FieldError] | None = None) -> dict[str, Any]
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
-    return JSONResponse(_body(exc.detail), status_code=exc.status_code, headers=headers)
+    errors = (
+        [FieldError(field=exc.field, message=exc.message)]
+        if isinstance(exc, InvalidField)
+        else None
+    )
+    return JSONResponse(_body(exc.detail, errors), status_code=exc.status_code, headers=headers)
 
 
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
@@ -93,7 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # Documented on every route that can answer them (OpenAPI "responses").
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Unknown sweep or trial."},
+    404: {"model": ErrorBody, "description": "Unknown sweep, trial, webhook or delivery."},
     409: {"model": ErrorBody, "description": "The sweep or trial has already ended."},
     422: {"model": ErrorBody, "description": "Invalid request: field paths and messages."},
     503: {"model": ErrorBody, "description": "Index database or Temporal unreachable; retry."},

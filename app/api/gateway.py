@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app.api.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from app.domain import SweepRequest, SweepResult
 from app.domain.jobs import ControlAck, SweepWorkflowInput
+from app.domain.webhooks import WebhookDispatchInput
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.sweep_state import sweep_state
@@ -57,8 +58,13 @@ class SweepGateway:
         self._client = client
         self._settings = settings
 
-    async def start(self, request: SweepRequest, idempotency_key: str | None) -> Started:
-        sweep_id = sweep_id_for(request, idempotency_key)
+    def sweep_id_for(self, request: SweepRequest, idempotency_key: str | None) -> str:
+        return sweep_id_for(request, idempotency_key)
+
+    async def start(
+        self, request: SweepRequest, idempotency_key: str | None, sweep_id: str | None = None
+    ) -> Started:
+        sweep_id = sweep_id or sweep_id_for(request, idempotency_key)
         workflow = workflow_name_for(request)
         fingerprint = request_fingerprint(request)
         try:
@@ -71,6 +77,7 @@ class SweepGateway:
                     training_heartbeat_timeout_seconds=(
                         self._settings.training_heartbeat_timeout_seconds
                     ),
+                    webhook_retry=self._settings.webhook_retry,
                 ),
                 id=sweep_id,
                 task_queue=contract.ORCHESTRATION_TASK_QUEUE,
@@ -98,6 +105,25 @@ class SweepGateway:
         except (RPCError, RuntimeError) as exc:
             raise ServiceUnavailable(f"Temporal is unreachable: {_short(exc)}") from None
         return str(value) if value is not None else None
+
+    async def redeliver(self, sweep_id: str, delivery_id: str) -> str:
+        """Send an existing delivery again (same webhook-id, same body), durably: a
+        WebhookDispatchWorkflow of its own, with the configured retry schedule."""
+        dispatch_id = f"{sweep_id}.webhooks.redeliver.{delivery_id}.{uuid.uuid4().hex[:8]}"
+        try:
+            await self._client.start_workflow(
+                contract.WEBHOOK_DISPATCH_WORKFLOW,
+                WebhookDispatchInput(
+                    sweep_id=sweep_id,
+                    delivery_ids=[delivery_id],
+                    retry=self._settings.webhook_retry,
+                ),
+                id=dispatch_id,
+                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            )
+        except (RPCError, RuntimeError) as exc:
+            raise ServiceUnavailable(f"Temporal is unreachable: {_short(exc)}") from None
+        return dispatch_id
 
     async def progress(self, sweep_id: str) -> SweepResult:
         handle = self._handle(sweep_id)

@@ -21,12 +21,25 @@ class SweepLinks(BaseModel):
     temporal_ui: str = Field(description="The sweep's workflow in the Temporal Web UI.")
 
 
+class SweepWebhook(BaseModel):
+    """An endpoint from the request's ``webhooks``, as registered for this sweep."""
+
+    id: str
+    url: str
+    events: list[str]
+    secret: str | None = Field(
+        description="whsec_... signing secret, shown once: null when a retried request "
+        "(same Idempotency-Key) found the endpoint made before; rotate it if it was lost."
+    )
+
+
 class SweepCreated(BaseModel):
     sweep_id: str
     name: str
     workflow: str = Field(description="LadderSweepWorkflow or SweepWorkflow.")
     created: bool = Field(description="False when an Idempotency-Key matched an existing sweep.")
     links: SweepLinks
+    webhooks: list[SweepWebhook] = Field(default_factory=list)
 
 
 class TrialCounts(BaseModel):

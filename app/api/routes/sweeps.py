@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Response, status
+from fastapi import APIRouter, Header, Path, Request, Response, status
 
 from app.api.deps import AppSettings, Gateway
-from app.api.errors import responses
+from app.api.errors import ApiError, responses
 from app.api.links import sweep_links
-from app.api.schemas import SweepCreated, SweepView, TrialCounts
+from app.api.schemas import SweepCreated, SweepView, SweepWebhook, TrialCounts
+from app.api.webhook_registry import Registered, WebhookRegistry
 from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
 from app.domain.results import FINAL_TRIAL_STATUSES
 
@@ -32,6 +33,7 @@ async def create_sweep(
     response: Response,
     gateway: Gateway,
     settings: AppSettings,
+    http: Request,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -42,8 +44,22 @@ async def create_sweep(
     ] = None,
 ) -> SweepCreated:
     """Validate a SweepRequest and start its workflow (LadderSweepWorkflow, or SweepWorkflow
-    for the random strategy). Nothing starts when the body is invalid."""
-    started = await gateway.start(request, idempotency_key)
+    for the random strategy). Nothing starts when the body is invalid, including a webhook URL
+    whose host is not public (422 naming ``webhooks.<i>.url``). Each webhook's signing secret
+    is in the answer, once."""
+    registry: WebhookRegistry = http.app.state.webhooks
+    # Without a key the id is random: made here once, so the endpoints get the sweep's id.
+    sweep_id = gateway.sweep_id_for(request, idempotency_key)
+    registered: list[Registered] = []
+    if request.webhooks:
+        await registry.check_targets(request.webhooks)
+        # Before the workflow starts, so its end (however soon) finds its endpoints.
+        registered = await registry.register_for_sweep(sweep_id, request.webhooks)
+    try:
+        started = await gateway.start(request, idempotency_key, sweep_id)
+    except ApiError:
+        await registry.forget_new(registered)
+        raise
     if not started.created:
         response.status_code = status.HTTP_200_OK
     return SweepCreated(
@@ -52,6 +68,12 @@ async def create_sweep(
         workflow=started.workflow,
         created=started.created,
         links=sweep_links(started.sweep_id, settings),
+        webhooks=[
+            SweepWebhook(
+                id=r.endpoint.id, url=r.endpoint.url, events=r.endpoint.events, secret=r.secret
+            )
+            for r in registered
+        ],
     )
 
 
