@@ -136,31 +136,43 @@ class EmbeddedStack:
             self.settings.training_heartbeat_timeout_seconds
         )
         env["SWEEPS_TEMPORAL_UI_URL"] = self.ui_url
+        if self.settings.training_concurrency:
+            env["SWEEPS_TRAINING_CONCURRENCY"] = str(self.settings.training_concurrency)
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         return env
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, at: int | None = None
+    ) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
-        self._children.append(_Child(name, argv, env, process, log))
+        # Children stop in reverse start order: a restarted one keeps its place.
+        position = len(self._children) if at is None else at
+        self._children.insert(position, _Child(name, argv, env, process, log))
 
-    def kill(self, name: str) -> None:
-        """SIGKILL one child and its process group: a machine dying, for fault drills."""
+    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Send ``sig`` to one child's process group and wait until it exits: SIGKILL is a
+        machine dying (fault drills), SIGTERM an orderly stop."""
         child = self._child(name)
-        os.killpg(child.process.pid, signal.SIGKILL)
+        os.killpg(child.process.pid, sig)
         child.process.wait()
 
     def restart(self, name: str) -> None:
-        """Start a killed (or exited) child again with its original command."""
+        """Start an exited child again with its original command; for the server and the
+        API, wait until they listen again."""
         child = self._child(name)
         if child.process.poll() is None:
             raise EmbeddedStackError(f"{name} is still running")
         child.log.close()
+        position = self._children.index(child)
         self._children.remove(child)
-        self._spawn(name, child.argv, child.env)
+        self._spawn(name, child.argv, child.env, at=position)
+        port = {"temporal": self.temporal_port, "api": self.api_port}.get(name)
+        if port is not None:
+            self._wait_for_port(port, timeout=60)
 
     def _child(self, name: str) -> _Child:
         for child in self._children:

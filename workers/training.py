@@ -46,6 +46,8 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
             activity_executor=pool,
             max_concurrent_activities=concurrency,
             graceful_shutdown_timeout=timedelta(seconds=20),
+            max_heartbeat_throttle_interval=contract.HEARTBEAT_THROTTLE,
+            default_heartbeat_throttle_interval=contract.HEARTBEAT_THROTTLE,
         )
         log.info("training worker started with %d slot(s)", concurrency)
         await run_until_signalled(worker)

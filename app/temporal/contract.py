@@ -139,3 +139,8 @@ LIGHT_RETRY = RetryPolicy(
 
 # How often a training activity asks its sweep for control requests (one light query).
 CONTROL_POLL_SECONDS = 3.0
+# How often a training worker passes a trial's heartbeat on to the server. The server's
+# answer carries cancellation (of the sweep, or of a trial's run), so this bounds how long a
+# cancelled trial goes on training; the SDK's default (up to 0.8 x the heartbeat timeout)
+# would let it train for half a minute more.
+HEARTBEAT_THROTTLE = timedelta(seconds=5)

@@ -162,7 +162,11 @@ def test_checkpoint_now_asked_before_training_began_is_honoured(
     hooks = TrainingHooks(on_checkpoint=seen.append, poll_control=control, control_poll_seconds=0)
     job = make_job(tmp_path, budget=6, keep_checkpoints=10, checkpoint_generation=1)
     fine_tune(job, hooks)
-    assert [(c.step, c.reason) for c in seen] == [(1, "requested"), (5, "interval"), (6, "rung_end")]
+    assert [(c.step, c.reason) for c in seen] == [
+        (1, "requested"),
+        (5, "interval"),
+        (6, "rung_end"),
+    ]
 
 
 def test_control_is_polled_by_time_not_every_step(tmp_path: Path, make_job: JobFactory) -> None:

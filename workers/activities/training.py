@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 
 from app.domain import (
     CheckpointInfo,
@@ -120,6 +120,11 @@ class TrainingActivities:
                 outcome.checkpoint.model_dump(mode="json"),
                 type=contract.INTERRUPTED_ERROR,
             )
+        if outcome.stopped == "cancelled" and activity.is_cancelled():
+            # The server cancelled this run (the sweep is being cancelled): acknowledge it, so
+            # that the run ends as cancelled, now that the checkpoint is saved.
+            log_event(log, "activity.fine_tune.cancelled", **fields, step=outcome.global_step)
+            raise CancelledError(f"cancelled at step {outcome.global_step}")
         log_event(
             log,
             "activity.fine_tune.done",

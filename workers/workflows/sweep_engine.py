@@ -96,7 +96,8 @@ class SweepEngine:
         state = self._state
         index = _index_of(trial_id)
         stop: str = "none"
-        if index in state.cancelled_trials:
+        trial = state.trials.get(index)
+        if index in state.cancelled_trials or (trial and trial.status == TrialStatus.CANCELLED):
             stop = "cancel"
         elif state.paused:
             stop = "pause"
@@ -435,7 +436,16 @@ class SweepEngine:
         ]
         # Tasks are created in index order; the semaphore wakes waiters in FIFO order, so
         # trials start in a deterministic order and at most max_concurrency run at once.
-        await asyncio.gather(*(self._run_trial(inp, index, rung_index) for index in pending))
+        # return_exceptions: when the sweep is cancelled, a trial still waiting for a slot
+        # ends at once, and a plain gather would end with it while running trials are still
+        # saving their checkpoints; this one ends when every trial has stopped.
+        outcomes = await asyncio.gather(
+            *(self._run_trial(inp, index, rung_index) for index in pending),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _run_trial(self, inp: SweepWorkflowInput, index: int, rung_index: int) -> None:
         request, state = self._request, self._state

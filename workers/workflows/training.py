@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import CheckpointInfo, FineTuneInput, TrainOutcome
@@ -31,6 +32,9 @@ class CheckpointedBertTrainingWorkflow:
             start_to_close_timeout=contract.FINE_TUNE_TIMEOUT,
             heartbeat_timeout=timedelta(seconds=inp.heartbeat_timeout_seconds),
             retry_policy=contract.TRAINING_RETRY,
+            # When the sweep is cancelled, wait until training has saved a checkpoint and
+            # stopped: the run does not end while its worker still trains.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         self._latest = outcome.checkpoint
         return outcome

@@ -1,0 +1,170 @@
+"""Driving a live embedded stack through its API for the control and fault drills.
+
+The drills run in two sizes: the reduced one in `make test`, and the full one in
+`make faults` (SWEEPS_DRILLS=full), which trains longer and holds outages as long as the
+issue's drills ask for."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.domain import CheckpointInfo
+from app.embedded import EmbeddedStack, free_port
+from app.settings import Settings
+from app.temporal import contract
+from app.temporal.client import connect
+
+FULL = os.environ.get("SWEEPS_DRILLS", "reduced") == "full"
+ACTIVE = ("running", "paused")
+
+
+def scaled(reduced: float, full: float) -> float:
+    return full if FULL else reduced
+
+
+@contextmanager
+def embedded_stack(data_dir: Path, **settings: Any) -> Iterator[EmbeddedStack]:
+    stack = EmbeddedStack(
+        Settings(data_dir=data_dir, **settings),
+        temporal_port=free_port(),
+        ui_port=free_port(),
+        api_port=free_port(),
+    )
+    with stack:
+        yield stack
+
+
+class Driver:
+    """One API client for a stack; tolerant of the API being down while a drill restarts it."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.stack = stack
+        self.api = httpx.Client(base_url=stack.api_url, timeout=30)
+
+    def __enter__(self) -> Driver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.api.close()
+
+    def submit(self, body: dict[str, Any]) -> str:
+        created = self.api.post("/sweeps", json=body)
+        assert created.status_code == 201, created.text
+        sweep_id: str = created.json()["sweep_id"]
+        return sweep_id
+
+    def post(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = self.api.post(path, **kwargs)
+        assert answer.status_code in (200, 202), answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def view(self, sweep_id: str) -> dict[str, Any]:
+        """The live view, or {} while the API (or the server behind it) is away."""
+        try:
+            answer = self.api.get(f"/sweeps/{sweep_id}")
+        except httpx.TransportError:
+            return {}
+        return answer.json() if answer.status_code == 200 else {}
+
+    def wait_for(
+        self,
+        sweep_id: str,
+        ready: Callable[[dict[str, Any]], bool],
+        what: str,
+        timeout: float = 300,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        view: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            self.stack.check_alive()
+            view = self.view(sweep_id)
+            if view and ready(view):
+                return view
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}; last view: {view}")
+
+    def wait_until_ended(self, sweep_id: str, timeout: float = 300) -> dict[str, Any]:
+        return self.wait_for(
+            sweep_id, lambda v: v["status"] not in ACTIVE, "the sweep to end", timeout
+        )
+
+    def result(self, sweep_id: str) -> dict[str, Any]:
+        answer = self.api.get(f"/sweeps/{sweep_id}/result")
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    def run(self, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+        """Submit, wait until it ends, return the final result (asserting it completed)."""
+        sweep_id = self.submit(body)
+        view = self.wait_until_ended(sweep_id, timeout)
+        assert view["status"] == "completed", view
+        return self.result(sweep_id)
+
+
+def training_workflow_id(sweep_id: str, trial_id: str, rung: int, attempt: int = 0) -> str:
+    return f"{sweep_id}.{trial_id}.r{rung}.{attempt}.train"
+
+
+def wait_for_checkpoint(
+    stack: EmbeddedStack,
+    workflow_id: str,
+    step: int = 1,
+    accept: Callable[[CheckpointInfo], bool] = lambda _: True,
+    timeout: float = 180,
+) -> CheckpointInfo:
+    """The training workflow's latest reported checkpoint, once it reaches ``step`` and
+    ``accept`` takes it."""
+    return asyncio.run(_wait_for_checkpoint(stack, workflow_id, step, accept, timeout))
+
+
+async def _wait_for_checkpoint(
+    stack: EmbeddedStack,
+    workflow_id: str,
+    step: int,
+    accept: Callable[[CheckpointInfo], bool],
+    timeout: float,
+) -> CheckpointInfo:
+    client = await connect(stack.child_settings(), wait_seconds=10)
+    handle = client.get_workflow_handle(workflow_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            latest = await handle.query(
+                contract.LATEST_CHECKPOINT_QUERY, result_type=CheckpointInfo | None
+            )
+        except Exception:  # not started yet, or the server is away for a drill
+            latest = None
+        if latest is not None and latest.step >= step and accept(latest):
+            return latest
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"{workflow_id}: no checkpoint at step {step} or later in time")
+
+
+def leaderboard_of(result: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """What must not change between two runs of one sweep: each trial's configuration, how
+    far it went, and the metrics at each rung."""
+    rows = []
+    for trial in result["trials"]:
+        rungs = [
+            (
+                r["rung"],
+                r["global_step"],
+                round(r["metrics"]["accuracy"], 6),
+                round(r["metrics"]["f1_macro"], 6),
+                round(r["metrics"]["eval_loss"], 6),
+            )
+            for r in trial["rungs"]
+        ]
+        rows.append((trial["trial_id"], trial["params"], trial["status"], trial["rung"], rungs))
+    return rows
