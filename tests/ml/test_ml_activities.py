@@ -16,7 +16,7 @@ from ml_helpers import (
     Reference,
     assert_same_metrics,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
 from app.domain import (
@@ -120,7 +120,8 @@ def test_fine_tune_heartbeats_reports_checkpoints_and_polls_control(
     env = ActivityEnvironment()
     beats: list[tuple[Any, ...]] = []
     env.on_heartbeat = lambda *details: beats.append(details)
-    job = make_job(tmp_path, budget=12)
+    # The sweep started the trial at generation 4: no checkpoint-now request is pending.
+    job = make_job(tmp_path, budget=12, checkpoint_generation=4)
     outcome = env.run(activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001))
 
     assert outcome.global_step == 12
@@ -195,15 +196,23 @@ def test_resume_from_heartbeat_only_takes_newer_complete_checkpoints(
     assert resume_from_heartbeat(job, 2, [gone.model_dump(mode="json")]) is job
 
 
-def test_cancellation_saves_a_checkpoint_and_returns_cancelled(
+def test_cancellation_saves_a_checkpoint_then_acknowledges_it(
     tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
 ) -> None:
     env = ActivityEnvironment()
-    env.on_heartbeat = lambda *details: env.cancel()  # cancelled as soon as it starts
-    outcome = env.run(activities(worker_loop, None).fine_tune, fine_tune_input(make_job(tmp_path)))
-    assert outcome.stopped == "cancelled"
-    assert (outcome.global_step, outcome.checkpoint.reason) == (1, "cancel")
-    assert is_complete(outcome.checkpoint.path)
+    beats: list[tuple[Any, ...]] = []
+
+    def cancel_at_once(*details: Any) -> None:
+        beats.append(details)
+        env.cancel()
+
+    env.on_heartbeat = cancel_at_once
+    with pytest.raises(CancelledError):
+        env.run(activities(worker_loop, None).fine_tune, fine_tune_input(make_job(tmp_path)))
+    # It stopped at the next step with a checkpoint, heartbeated for whoever resumes it.
+    saved = CheckpointInfo.model_validate(beats[-1][0])
+    assert (saved.step, saved.reason) == (1, "cancel")
+    assert is_complete(saved.path)
 
 
 def test_worker_shutdown_checkpoints_then_fails_retryably(
