@@ -130,6 +130,9 @@ class FakeTraining:
         sweep = activity.client().get_workflow_handle(inp.job.sweep_workflow_id)
         deadline = asyncio.get_running_loop().time() + self.step_seconds
         while True:
+            # Heartbeats carry the server's cancellation (of the sweep) back, as in the real
+            # training loop: a cancelled run stops here with CancelledError.
+            activity.heartbeat()
             if self.poll_control:
                 control = TrialControl.model_validate(
                     await sweep.query(contract.TRIAL_CONTROL_QUERY, inp.job.trial_id)
@@ -254,7 +257,11 @@ async def workers(
             activity_executor=pool,
         )
         training = Worker(
-            env.client, task_queue=contract.TRAINING_TASK_QUEUE, activities=fake.activities()
+            env.client,
+            task_queue=contract.TRAINING_TASK_QUEUE,
+            activities=fake.activities(),
+            max_heartbeat_throttle_interval=contract.HEARTBEAT_THROTTLE,
+            default_heartbeat_throttle_interval=contract.HEARTBEAT_THROTTLE,
         )
         async with orchestration, training:
             yield
