@@ -7,12 +7,13 @@ export UV_PYTHON_DOWNLOADS := never
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help bootstrap install demo demo-tiny dev test test-fast lint format clean
+.PHONY: help bootstrap install demo demo-tiny dev test test-fast faults lint format clean
 
 help:
 	@echo "make demo      install everything, run the sample sweep on the embedded stack"
 	@echo "make test      install everything, run lint, type checks and the whole test suite"
 	@echo "make dev       run the embedded stack until Ctrl-C"
+	@echo "make faults    fault drills at full size, and their figures in BENCHMARKS.md"
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -46,6 +47,11 @@ test: lint
 
 test-fast: install
 	$(UV) run pytest -m "not slow and not e2e" $(ARGS)
+
+# The control and fault drills at full size (`make test` runs them reduced), then the figures.
+faults: install
+	SWEEPS_DRILLS=full $(UV) run pytest tests/e2e/test_faults.py tests/e2e/test_control.py $(ARGS)
+	$(UV) run python -m benchmarks.fault_drills
 
 clean:
 	rm -rf .sweeps .pytest_cache .mypy_cache .ruff_cache

@@ -27,10 +27,30 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
+    """``level`` is a level for everything, optionally followed by per-logger ones:
+    ``INFO,workers.ml.steps=DEBUG`` adds one line per optimizer step to the INFO logs."""
+    root_level, per_logger = parse_levels(level)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(root_level)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name, named_level in per_logger.items():
+        logging.getLogger(name).setLevel(named_level)
+
+
+def parse_levels(spec: str) -> tuple[str, dict[str, str]]:
+    root = "INFO"
+    per_logger: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, value = part.rpartition("=")
+        level = (value if sep else part).upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"log level {value or part!r} in {spec!r} is not a level name")
+        if sep:
+            per_logger[name] = level
+        else:
+            root = level
+    return root, per_logger

@@ -129,7 +129,7 @@ def test_paused_and_resumed_sweep_ends_like_one_never_paused(drive: Driver) -> N
 def test_checkpoint_now_saves_within_seconds_keeps_training_and_resumes_exactly(
     drive: Driver, tmp_path: Path
 ) -> None:
-    budget = int(scaled(300, 1000))
+    budget = int(scaled(200, 1000))
     body = sweep(
         "checkpoint-now",
         training={"max_length": 48, "checkpoint_every_steps": 10_000, "keep_checkpoints": 5},

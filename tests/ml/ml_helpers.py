@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,8 @@ class FakeWorkflowHandle:
         self.client.queries.append((self.workflow_id, name, arg))
         if self.client.query_error is not None:
             raise self.client.query_error
+        if self.client.query_hangs:
+            await asyncio.sleep(3600)
         return self.client.control
 
 
@@ -87,6 +90,7 @@ class FakeClient:
         self.queries: list[tuple[str, str, Any]] = []
         self.control = TrialControl()
         self.query_error: Exception | None = None
+        self.query_hangs = False  # like a query to a sweep whose workflow worker is down
 
     def get_workflow_handle(self, workflow_id: str) -> FakeWorkflowHandle:
         return FakeWorkflowHandle(self, workflow_id)

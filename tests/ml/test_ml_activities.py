@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,23 @@ def test_failed_control_queries_do_not_stop_training(
     )
     assert outcome.global_step == 6
     assert len(client.queries) > 1
+
+
+def test_unanswered_control_query_does_not_stall_training(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
+) -> None:
+    # The sweep's workflow worker is down: its query would wait for the RPC timeout (5 s
+    # here). Training goes on meanwhile, with one query in flight at a time.
+    client = FakeClient()
+    client.query_hangs = True
+    job = make_job(tmp_path, budget=12)
+    started = time.monotonic()
+    outcome = ActivityEnvironment().run(
+        activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001)
+    )
+    assert outcome.global_step == 12
+    assert len(client.queries) == 1
+    assert time.monotonic() - started < 5 + 1  # the final drain waits for it at most once
 
 
 def test_retry_resumes_from_the_heartbeated_checkpoint(

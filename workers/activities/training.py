@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import threading
@@ -49,6 +50,9 @@ T = TypeVar("T")
 # Heartbeats while a slow step runs between progress reports (a model or dataset download,
 # tokenising, loading weights): well inside the contract's heartbeat timeouts.
 KEEPALIVE_SECONDS = 10.0
+# How long a training step waits for the sweep's answer to a control query before it goes on
+# (and reads the answer at the next poll).
+CONTROL_ANSWER_WAIT_SECONDS = 0.5
 
 
 class TrainingActivities:
@@ -84,7 +88,7 @@ class TrainingActivities:
     @activity.defn(name=contract.SNAPSHOT_DATASET)
     def snapshot_dataset(self, inp: SnapshotInput) -> DatasetSnapshot:
         stage = ["starting"]
-        with _bad_input_is_final(), _keepalive(lambda: (stage[0],), self._keepalive_seconds):
+        with _bad_input_is_final(), _keepalive(lambda: (stage[0],), self._keepalive_every()):
             return create_snapshot(
                 inp.dataset, Path(inp.snapshot_root), progress=lambda now: stage.__setitem__(0, now)
             )
@@ -109,9 +113,12 @@ class TrainingActivities:
         # steps run, the training loop's own heartbeats take over, so a hung loop still times out.
         with (
             _bad_input_is_final(),
-            _keepalive(session.last_details, self._keepalive_seconds, until=session.is_training),
+            _keepalive(session.last_details, self._keepalive_every(), until=session.is_training),
         ):
-            outcome = fine_tune(job, session.hooks())
+            try:
+                outcome = fine_tune(job, session.hooks())
+            finally:
+                session.drain(self._rpc_timeout)
         if outcome.stopped == "paused" and session.interrupted_by is not None:
             # Not a user pause: the worker is going away or the server gave up on this attempt.
             raise ApplicationError(
@@ -138,15 +145,20 @@ class TrainingActivities:
     @activity.defn(name=contract.EVALUATE)
     def evaluate_checkpoint(self, inp: EvalInput) -> EvalOutcome:
         progress = {"done": 0, "total": inp.snapshot.eval_rows}
-        with _bad_input_is_final(), _keepalive(lambda: (progress,), self._keepalive_seconds):
+        with _bad_input_is_final(), _keepalive(lambda: (progress,), self._keepalive_every()):
             return evaluate_checkpoint(
                 inp, progress=lambda done, total: progress.update(done=done, total=total)
             )
 
-    def call_workflow(
+    def _keepalive_every(self) -> float:
+        return _within_timeout(self._keepalive_seconds)
+
+    def start_workflow_call(
         self, what: str, make: Callable[[Client], Coroutine[Any, Any, T]]
-    ) -> T | None:
-        """Run ``make(client)`` on the worker's loop from this activity thread; None on failure."""
+    ) -> concurrent.futures.Future[T | None] | None:
+        """Start ``make(client)`` on the worker's loop from this activity thread, without
+        waiting for it: training never stalls on Temporal (a query waits for a workflow
+        worker, which may be restarting). The future gives None on failure (logged)."""
         if self._client is None:
             return None
         try:
@@ -154,14 +166,15 @@ class TrainingActivities:
         except RuntimeError:
             running = None
         if running is self._loop:
-            # Blocking on our own loop would deadlock it.
+            # Waiting on our own loop would deadlock it.
             log_event(log, "workflow_call.skipped", what=what, reason="on_event_loop_thread")
             return None
-        future = asyncio.run_coroutine_threadsafe(make(self._client), self._loop)
+        return asyncio.run_coroutine_threadsafe(self._call(what, make(self._client)), self._loop)
+
+    async def _call(self, what: str, call: Coroutine[Any, Any, T]) -> T | None:
         try:
-            return future.result(timeout=self._rpc_timeout)
-        except (Exception, concurrent.futures.TimeoutError) as exc:
-            future.cancel()
+            return await asyncio.wait_for(call, self._rpc_timeout)
+        except Exception as exc:
             log_warning(log, "workflow_call.failed", what=what, error=repr(exc))
             return None
 
@@ -182,6 +195,8 @@ class _FineTuneSession:
         )
         self._start_step: int | None = None
         self._training = threading.Event()
+        self._control_query: concurrent.futures.Future[TrialControl | None] | None = None
+        self._calls: list[concurrent.futures.Future[Any]] = []
 
     def last_details(self) -> tuple[Any, ...]:
         return self._details
@@ -196,7 +211,7 @@ class _FineTuneSession:
             poll_control=self.poll_control,
             interrupt=self.interrupt,
             control_poll_seconds=self.inp.control_poll_seconds,
-            heartbeat_seconds=self.owner._heartbeat_seconds,
+            heartbeat_seconds=_within_timeout(self.owner._heartbeat_seconds),
         )
 
     def heartbeat(self, progress: TrainingProgress) -> None:
@@ -222,9 +237,13 @@ class _FineTuneSession:
             handle = client.get_workflow_handle(self.inp.training_workflow_id)
             await handle.signal(contract.REPORT_CHECKPOINT_SIGNAL, info)
 
-        self.owner.call_workflow("report_checkpoint", signal)
+        self._track(self.owner.start_workflow_call("report_checkpoint", signal))
 
     def poll_control(self) -> TrialControl:
+        """The sweep's latest answer to the control query. A new query starts once the last
+        one has answered; it is given a moment (a healthy answer takes milliseconds) and is
+        otherwise read at the next poll."""
+
         async def query(client: Client) -> TrialControl:
             handle = client.get_workflow_handle(self.job.sweep_workflow_id)
             answer = await handle.query(
@@ -232,10 +251,29 @@ class _FineTuneSession:
             )
             return TrialControl.model_validate(answer)
 
-        answer = self.owner.call_workflow("trial_control", query)
-        if answer is not None:
-            self.control = answer
+        fresh = self._control_query is None
+        if fresh:
+            self._control_query = self.owner.start_workflow_call("trial_control", query)
+            self._track(self._control_query)
+        pending = self._control_query
+        # Only a fresh query is waited for: one still unanswered from an earlier poll (the
+        # sweep's worker is away) must not slow every step down.
+        if pending is not None and (fresh or pending.done()):
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                answer = pending.result(timeout=CONTROL_ANSWER_WAIT_SECONDS)
+                if answer is not None:
+                    self.control = answer
+                self._control_query = None
         return self.control
+
+    def _track(self, call: concurrent.futures.Future[Any] | None) -> None:
+        self._calls = [c for c in self._calls if not c.done()]
+        if call is not None:
+            self._calls.append(call)
+
+    def drain(self, timeout: float) -> None:
+        """Let the last checkpoint reports reach the server before the attempt ends."""
+        concurrent.futures.wait(self._calls, timeout=timeout)
 
     def interrupt(self) -> StopRequest | None:
         if activity.is_cancelled():
@@ -301,6 +339,13 @@ def _bad_input_is_final() -> Iterator[None]:
         yield
     except BadInputError as exc:
         raise ApplicationError(str(exc), type=contract.BAD_INPUT_ERROR, non_retryable=True) from exc
+
+
+def _within_timeout(every: float) -> float:
+    """A heartbeat cadence that fits the activity's heartbeat timeout three times over, so a
+    short timeout (a fault drill's) is not missed between two heartbeats."""
+    timeout = activity.info().heartbeat_timeout
+    return min(every, timeout.total_seconds() / 3) if timeout else every
 
 
 def _describe(details: activity.ActivityCancellationDetails) -> str:

@@ -8,6 +8,7 @@ ones, and reports through the hooks.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from app.domain import CheckpointInfo, TrialControl
 from app.domain.jobs import StopReason
 from app.domain.results import CheckpointReason
-from workers.ml.checkpoints import checkpoint_dir, mark_complete, prune, unmark
-from workers.ml.events import log_event
+from workers.ml.checkpoints import checkpoint_dir, mark_complete, prune, size_bytes, unmark
+from workers.ml.events import log_debug, log_event
 from workers.ml.hooks import StopRequest, TrainingHooks, TrainingProgress
 
 log = logging.getLogger(__name__)
+# One line per optimizer step, off by default: SWEEPS_LOG_LEVEL=INFO,workers.ml.steps=DEBUG.
+step_log = logging.getLogger("workers.ml.steps")
 
 _STOPPED: dict[StopRequest, StopReason] = {"pause": "paused", "cancel": "cancelled"}
 
@@ -55,6 +58,7 @@ class TrialCallback(TrainerCallback):
         )
         self._checkpoint_asked = False
         self._pending: CheckpointReason | None = None
+        self._save_started: float | None = None
         now = hooks.clock()
         self._last_poll = now
         self._last_heartbeat = now
@@ -66,10 +70,12 @@ class TrialCallback(TrainerCallback):
         control: TrainerControl,
         **kwargs: Any,
     ) -> TrainerControl:
+        log_debug(step_log, "train.step", **self.log_fields, step=state.global_step)
         reason = self._save_reason(state.global_step, control)
         if reason is not None:
             control.should_save = True
             self._pending = reason
+            self._save_started = time.perf_counter()
             # The Trainer may rewrite an existing checkpoint dir: distrust it until on_save.
             unmark(checkpoint_dir(self.output_dir, state.global_step))
         if self.hooks.clock() - self._last_heartbeat >= self.hooks.heartbeat_seconds:
@@ -92,6 +98,8 @@ class TrialCallback(TrainerCallback):
             reason=self._pending or "interval",
         )
         mark_complete(info)
+        save_seconds = time.perf_counter() - self._save_started if self._save_started else None
+        self._save_started = None
         self.latest = info
         self._pending = None
         self._checkpoint_asked = False
@@ -104,6 +112,8 @@ class TrialCallback(TrainerCallback):
             epoch=info.epoch,
             reason=info.reason,
             pruned=len(pruned),
+            save_seconds=round(save_seconds, 3) if save_seconds is not None else None,
+            size_mb=round(size_bytes(info.path) / 2**20, 1),
         )
         self.hooks.on_checkpoint(info)
         self.heartbeat(state)

@@ -31,6 +31,11 @@ def checkpoint_dir(output_dir: Path, step: int) -> Path:
     return output_dir / f"checkpoint-{step}"
 
 
+def size_bytes(path: str | Path) -> int:
+    """Bytes on disk of one checkpoint directory (weights, optimizer state, ...)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
 def is_complete(path: str | Path) -> bool:
     return (Path(path) / MARKER_FILE).is_file()
 

@@ -9,6 +9,10 @@ def log_event(logger: logging.Logger, event: str, **fields: object) -> None:
     _emit(logger, logging.INFO, event, fields)
 
 
+def log_debug(logger: logging.Logger, event: str, **fields: object) -> None:
+    _emit(logger, logging.DEBUG, event, fields)
+
+
 def log_warning(logger: logging.Logger, event: str, **fields: object) -> None:
     _emit(logger, logging.WARNING, event, fields)
 
