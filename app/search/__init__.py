@@ -6,7 +6,6 @@ pulls in Optuna; activities import ``app.search.sampler`` explicitly.
 
 from app.search.rungs import (
     EXCLUDED_STATUSES,
-    SlotScheduler,
     best_trial,
     highest_scored_rung,
     is_usable,
@@ -26,7 +25,6 @@ from app.search.rungs import (
 
 __all__ = [
     "EXCLUDED_STATUSES",
-    "SlotScheduler",
     "best_trial",
     "highest_scored_rung",
     "is_usable",

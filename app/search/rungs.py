@@ -8,13 +8,10 @@ trials whose metric came out NaN or infinite, are never ranked, promoted or chos
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Generic, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
 
 from app.domain.request import Direction, Ladder
 from app.domain.results import TrialResult, TrialStatus
-
-K = TypeVar("K", bound=Hashable)
 
 # Trials in these states keep whatever rung results they had, but never compete again.
 EXCLUDED_STATUSES: frozenset[TrialStatus] = frozenset({TrialStatus.FAILED, TrialStatus.CANCELLED})
@@ -160,73 +157,3 @@ def _by_index(trials: Sequence[TrialResult]) -> dict[int, TrialResult]:
             raise ValueError(f"trial index {trial.trial_index} appears more than once")
         by_index[trial.trial_index] = trial
     return by_index
-
-
-class SlotScheduler(Generic[K]):
-    """A FIFO queue of trial jobs with at most ``max_concurrency`` of them running.
-
-    Jobs are hashable keys (for example ``(trial_index, rung)``) that the caller maps to its
-    own job objects; jobs of different rungs may share the queue. No asyncio, no clocks: a
-    workflow drives it (``submit`` -> ``start_ready`` -> ``finish``) and replays it exactly.
-    """
-
-    def __init__(self, max_concurrency: int) -> None:
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        self._max_concurrency = max_concurrency
-        # dicts as insertion-ordered sets: FIFO order and O(1) removal.
-        self._pending: dict[K, None] = {}
-        self._running: dict[K, None] = {}
-
-    @property
-    def max_concurrency(self) -> int:
-        return self._max_concurrency
-
-    @property
-    def pending(self) -> tuple[K, ...]:
-        """Queued jobs, in the order they will start."""
-        return tuple(self._pending)
-
-    @property
-    def running(self) -> tuple[K, ...]:
-        """Started and not yet finished jobs, in the order they started."""
-        return tuple(self._running)
-
-    @property
-    def free_slots(self) -> int:
-        return self._max_concurrency - len(self._running)
-
-    @property
-    def idle(self) -> bool:
-        """Nothing queued and nothing running."""
-        return not self._pending and not self._running
-
-    def submit(self, *jobs: K) -> None:
-        """Queue jobs at the back, in order. A job already queued or running is an error."""
-        for job in jobs:
-            if job in self._pending or job in self._running:
-                raise ValueError(f"job {job!r} is already queued or running")
-            self._pending[job] = None
-
-    def start_ready(self) -> list[K]:
-        """Take the jobs that may start now (FIFO, up to the free slots) and mark them running."""
-        started: list[K] = []
-        while self._pending and len(self._running) < self._max_concurrency:
-            job = next(iter(self._pending))
-            del self._pending[job]
-            self._running[job] = None
-            started.append(job)
-        return started
-
-    def finish(self, job: K) -> None:
-        """Mark a running job done (completed, failed or cancelled), freeing its slot."""
-        if job not in self._running:
-            raise KeyError(f"job {job!r} is not running")
-        del self._running[job]
-
-    def withdraw(self, job: K) -> bool:
-        """Remove a job that has not started yet; False if it was not queued."""
-        if job not in self._pending:
-            return False
-        del self._pending[job]
-        return True

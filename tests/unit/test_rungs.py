@@ -19,7 +19,6 @@ from app.domain import (
 )
 from app.domain.request import Direction
 from app.search import (
-    SlotScheduler,
     best_trial,
     new_trials_at,
     next_rung_entrants,
@@ -283,81 +282,3 @@ def test_sweep_finished() -> None:
     assert sweep_finished(lad, 1, 0)  # nobody survived and rung 2 brings nobody new
     assert not sweep_finished(lad, 1, 1)
     assert sweep_finished(lad, 2, 0)
-
-
-# --- slot scheduler ------------------------------------------------------------------------
-
-
-def test_scheduler_fifo_and_bound() -> None:
-    sched: SlotScheduler[tuple[int, int]] = SlotScheduler(2)
-    sched.submit((0, 0), (1, 0), (2, 0))
-    assert sched.start_ready() == [(0, 0), (1, 0)]
-    assert sched.start_ready() == []
-    sched.submit((0, 1))  # a promoted trial of the next rung queues behind (2, 0)
-    sched.finish((1, 0))
-    assert sched.start_ready() == [(2, 0)]
-    sched.finish((0, 0))
-    sched.finish((2, 0))
-    assert sched.start_ready() == [(0, 1)]
-    assert sched.running == ((0, 1),)
-    sched.finish((0, 1))
-    assert sched.idle
-
-
-def test_scheduler_rejects_misuse() -> None:
-    with pytest.raises(ValueError):
-        SlotScheduler[int](0)
-    sched: SlotScheduler[int] = SlotScheduler(1)
-    sched.submit(1, 2)
-    with pytest.raises(ValueError):
-        sched.submit(1)
-    sched.start_ready()
-    with pytest.raises(ValueError):
-        sched.submit(1)  # running
-    with pytest.raises(KeyError):
-        sched.finish(2)  # queued, not running
-    assert sched.withdraw(2)
-    assert not sched.withdraw(2)
-    assert sched.pending == ()
-    sched.finish(1)
-    assert sched.idle and sched.free_slots == 1
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    max_concurrency=st.integers(min_value=1, max_value=6),
-    jobs=st.integers(min_value=0, max_value=40),
-    data=st.data(),
-)
-def test_scheduler_property(max_concurrency: int, jobs: int, data: st.DataObject) -> None:
-    """Random submissions and completions: never over the bound, always FIFO, never idle slots."""
-    sched: SlotScheduler[int] = SlotScheduler(max_concurrency)
-    submitted: list[int] = []
-    started: list[int] = []
-    next_job = 0
-
-    def check() -> None:
-        assert len(sched.running) <= max_concurrency
-        assert sched.free_slots >= 0
-
-    for action in data.draw(st.lists(st.sampled_from(["submit", "finish", "start"]), max_size=80)):
-        if action == "submit" and next_job < jobs:
-            batch = data.draw(st.integers(min_value=1, max_value=5))
-            new = list(range(next_job, min(jobs, next_job + batch)))
-            sched.submit(*new)
-            submitted += new
-            next_job += len(new)
-        elif action == "finish" and sched.running:
-            sched.finish(data.draw(st.sampled_from(sched.running)))
-        else:
-            started += sched.start_ready()
-            # Work-conserving: a free slot is never left idle while something is queued.
-            assert not sched.pending or sched.free_slots == 0
-        check()
-    sched.submit(*range(next_job, jobs))
-    submitted += list(range(next_job, jobs))
-    while not sched.idle:  # drain: finish the oldest running job each time
-        started += sched.start_ready()
-        check()
-        sched.finish(sched.running[0])
-    assert started == submitted  # every job started exactly once, in submission order
