@@ -40,7 +40,7 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Run SWEEP through the API; once a checkpoint at ``at_step`` is reported, SIGKILL the
     ``kill`` processes and start them again."""
-    with httpx.Client(base_url=stack.api_url, timeout=30) as api:
+    with httpx.Client(base_url=stack.api_url, timeout=30, headers=stack.auth_headers()) as api:
         created = api.post("/sweeps", json=SWEEP)
         assert created.status_code == 201, created.text
         sweep_id = created.json()["sweep_id"]
