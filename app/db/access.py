@@ -113,10 +113,11 @@ def claim_sweep(
     stmt = _insert(session, SWEEP_OWNERS).values(
         sweep_id=sweep_id, principal=principal, created_at=now
     )
-    inserted = session.execute(stmt.on_conflict_do_nothing())
+    # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT DO NOTHING.
+    made = session.execute(stmt.on_conflict_do_nothing().returning(SWEEP_OWNERS.c.sweep_id)).first()
     owner = owner_of(session, sweep_id)
     assert owner is not None
-    return owner, bool(getattr(inserted, "rowcount", 0))
+    return owner, made is not None
 
 
 def owner_of(session: Session, sweep_id: str) -> str | None:

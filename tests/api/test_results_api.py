@@ -11,9 +11,10 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from app.api import create_app
-from app.db import make_engine
+from app.db import make_engine, session_scope
+from app.db.access import create_token
 from app.reindex import reindex
-from tests.api.conftest import serve, settings_for, wipe_index
+from tests.api.conftest import bearer, serve, settings_for, wipe_index
 from tests.api.test_sweeps_api import sweep_body, wait_until_ended
 
 LADDER = {
@@ -133,3 +134,32 @@ async def test_index_down_is_503_with_retry_after(
         assert ready.status_code == 503
         assert ready.json()["checks"]["index"].startswith("unreachable")
         assert ready.json()["checks"]["temporal"] == "ok"
+
+
+async def test_reindex_restores_owners_from_the_workflow_memo(
+    indexed_api: tuple[httpx.AsyncClient, str], dev_client: WorkflowEnvironment
+) -> None:
+    """The index database lost everything, owners included: a principal gets its sweeps
+    back from Temporal, the source of truth, and still nobody else's."""
+    api, url = indexed_api
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            _, alice = create_token(session, "alice", admin=False)
+            _, bob = create_token(session, "bob", admin=False)
+        # The same app, another principal's token.
+        as_alice = httpx.AsyncClient(
+            transport=api._transport, base_url="http://api", headers=bearer(alice)
+        )
+        async with as_alice:
+            sweep_id = await finished_sweep(as_alice)
+            await leaderboard_when_final(as_alice, sweep_id)
+            wipe_index(url)
+            assert (await as_alice.get(f"/sweeps/{sweep_id}")).status_code == 404
+            assert sweep_id in await reindex(dev_client.client, engine)
+            assert (await as_alice.get(f"/sweeps/{sweep_id}")).status_code == 200
+            await leaderboard_when_final(as_alice, sweep_id)
+        as_bob = await api.get(f"/sweeps/{sweep_id}", headers=bearer(bob))
+        assert as_bob.status_code == 404
+    finally:
+        engine.dispose()
