@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from app.db import delete_sweep, mirror_sweep, session_scope
 from app.db.access import claim_sweep
@@ -51,6 +52,10 @@ async def reindex(
             request = await handle.query(contract.REQUEST_QUERY, result_type=SweepRequest)
         except WorkflowQueryFailedError:
             continue  # started but never ran a workflow task: nothing to index yet
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+                continue  # closed (terminated) before any worker ran it: nothing to index
+            raise
         owner = await owner_in_memo(client, sweep_id)
         with session_scope(engine) as session:
             if owner is not None:

@@ -135,7 +135,12 @@ class SweepGateway:
         except WorkflowQueryFailedError:
             # Not a sweep workflow (no such query), or a workflow that never started to run.
             raise NotFound(f"no sweep {sweep_id!r}") from None
-        except (RPCError, RuntimeError) as exc:
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+                # Closed (terminated) before any worker ran it: it never was a sweep.
+                raise NotFound(f"no sweep {sweep_id!r}") from None
+            raise _translate(exc, sweep_id) from None
+        except RuntimeError as exc:
             raise _translate(exc, sweep_id) from None
         return result
 

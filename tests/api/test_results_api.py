@@ -4,6 +4,7 @@ real Postgres, filled by the real mirror activity as real workflows run."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from app.api import create_app
 from app.db import make_engine, session_scope
 from app.db.access import create_token
 from app.reindex import reindex
+from app.temporal import contract
 from tests.api.conftest import bearer, serve, settings_for, wipe_index
 from tests.api.test_sweeps_api import sweep_body, wait_until_ended
 
@@ -161,5 +163,23 @@ async def test_reindex_restores_owners_from_the_workflow_memo(
             await leaderboard_when_final(as_alice, sweep_id)
         as_bob = await api.get(f"/sweeps/{sweep_id}", headers=bearer(bob))
         assert as_bob.status_code == 404
+    finally:
+        engine.dispose()
+
+
+async def test_a_sweep_terminated_before_it_ran_is_404_and_skipped_by_reindex(
+    indexed_api: tuple[httpx.AsyncClient, str], dev_client: WorkflowEnvironment
+) -> None:
+    api, url = indexed_api
+    sweep_id = f"never-ran-{uuid.uuid4().hex[:8]}"
+    handle = await dev_client.client.start_workflow(
+        contract.LADDER_SWEEP_WORKFLOW, id=sweep_id, task_queue="nobody-polls-this"
+    )
+    await handle.terminate("operator")
+    answer = await api.get(f"/sweeps/{sweep_id}")
+    assert answer.status_code == 404, answer.text
+    engine = make_engine(url)
+    try:
+        assert await reindex(dev_client.client, engine, sweep_id) == []
     finally:
         engine.dispose()
