@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +15,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.orm import Session
 from temporalio.service import RPCError
 
 from app.api.schemas import SweepCreated, SweepView
@@ -30,6 +33,11 @@ from app.temporal.client import connect
 cli = typer.Typer(
     help="Durable hyperparameter sweeps for fine-tuning transformers.", no_args_is_help=True
 )
+token_cli = typer.Typer(
+    help="API tokens (written straight to the index database: SWEEPS_DATABASE_URL).",
+    no_args_is_help=True,
+)
+cli.add_typer(token_cli, name="token")
 # Wide enough for the leaderboard when output goes to a file or a CI log (no terminal width).
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -70,6 +78,7 @@ def dev(
     try:
         with stack:
             err.print(f"API at {stack.api_url} (docs: {stack.api_url}/docs)")
+            err.print(_auth_note(stack))
             err.print(webhooks_note)
             err.print(f"Temporal at {stack.address}, Web UI at {stack.ui_url}")
             err.print(f"logs in {stack.log_dir}; press Ctrl-C to stop")
@@ -125,7 +134,14 @@ def demo(
                 f"embedded stack up: API {stack.api_url}/docs, Temporal Web UI {stack.ui_url}"
             )
             err.print(webhooks_note)
-            outcome = asyncio.run(_run_demo(stack, request))
+            token = stack.create_token("demo") if settings.auth_enabled else None
+            err.print(
+                "authentication on: the demo acts as principal 'demo' with its own token "
+                "(revoked when the demo ends)"
+                if token
+                else _AUTH_OFF
+            )
+            outcome = asyncio.run(_run_demo(stack, request, token))
     except (EmbeddedStackError, DemoError) as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
@@ -145,11 +161,27 @@ class DemoError(RuntimeError):
     """The API refused the sweep or stopped answering."""
 
 
+_AUTH_OFF = (
+    "[yellow]authentication is OFF[/yellow] (SWEEPS_AUTH_ENABLED=false): anyone who reaches "
+    "the API can start and steer sweeps"
+)
+
+
+def _auth_note(stack: EmbeddedStack) -> str:
+    if stack.admin_token is None:
+        return _AUTH_OFF
+    return (
+        f"admin token for this session (revoked on exit): {stack.admin_token}\n"
+        "lasting tokens: `sweeps token create --name <you>`"
+    )
+
+
 async def _run_demo(
-    stack: EmbeddedStack, request: SweepRequest
+    stack: EmbeddedStack, request: SweepRequest, token: str | None
 ) -> tuple[SweepView, LeaderboardPage, SweepResult]:
     """Submit through the API, follow the sweep, read the leaderboard from the results index."""
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as api:
+    headers = stack.auth_headers(token) if token else {}
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, headers=headers) as api:
         response = await api.post(
             "/sweeps",
             content=request.model_dump_json(),
@@ -246,6 +278,90 @@ def reindex(
         )
         raise typer.Exit(2) from None
     err.print(f"{len(done)} sweep(s) reindexed")
+
+
+@token_cli.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="Principal the token acts for: it owns their sweeps.")],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Sees every sweep; manages tokens and global webhooks.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Make a token and print it once (only its SHA-256 is stored)."""
+    from app.auth.principal import check_principal_name
+    from app.db.access import create_token
+
+    try:
+        check_principal_name(name)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] --name: {exc}")
+        raise typer.Exit(2) from None
+    with _index_session(data_dir) as session:
+        row, token = create_token(session, name, admin=admin)
+    scope = "admin" if admin else "user"
+    err.print(f"token {row.id} for {name} ({scope}); shown once, store it now:")
+    sys.stdout.write(token + "\n")
+
+
+@token_cli.command("list")
+def token_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="Revoked ones too.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Tokens by principal (never the tokens themselves)."""
+    from rich.table import Table
+
+    from app.db.access import list_tokens
+
+    with _index_session(data_dir) as session:
+        rows = list_tokens(session, include_revoked=include_revoked)
+    table = Table("id", "principal", "scope", "created", "last used", "revoked")
+    for row in rows:
+        table.add_row(
+            row.id,
+            row.principal,
+            "admin" if row.admin else "user",
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "-",
+            f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "-",
+        )
+    out.print(table)
+
+
+@token_cli.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="Token id (tok_...), or the token itself.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a token: the API refuses it (401) from its next call on."""
+    from app.db.access import revoke_token
+
+    with _index_session(data_dir) as session:
+        revoked = revoke_token(session, token)
+    if not revoked:
+        err.print("[red]error:[/red] no live token matches")
+        raise typer.Exit(1)
+    err.print("revoked")
+
+
+@contextlib.contextmanager
+def _index_session(data_dir: Path | None) -> Iterator[Session]:
+    from app.db import make_engine, session_scope
+    from app.db.migrate import upgrade_to_head
+
+    settings = _settings(data_dir)
+    try:
+        upgrade_to_head(settings.resolved_database_url)
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with session_scope(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+    except IndexUnavailable as exc:
+        err.print(f"[red]error:[/red] the index database is unreachable: {escape(str(exc))}")
+        raise typer.Exit(2) from None
 
 
 def _redacted(url: str) -> str:

@@ -17,6 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from app.db import make_engine, session_scope
+from app.db.access import create_token, revoke_token
+from app.db.errors import IndexUnavailable
 from app.settings import Settings
 
 
@@ -66,6 +69,9 @@ class EmbeddedStack:
     api_port: int | None = 8000
     workers: tuple[str, ...] = ("orchestration", "training")
     _children: list[_Child] = field(default_factory=list)
+    # An admin token for this run (tests, `sweeps dev`), revoked when the stack stops.
+    admin_token: str | None = field(default=None, init=False)
+    _token_ids: list[str] = field(default_factory=list, init=False)
 
     @property
     def address(self) -> str:
@@ -121,10 +127,49 @@ class EmbeddedStack:
         for worker in self.workers:
             self._spawn(worker, [sys.executable, "-m", f"workers.{worker}"], env=env)
         if self.api_port is not None:
+            if self.settings.auth_enabled:
+                self.admin_token = self.create_token("embedded-admin", admin=True)
             uvicorn = [sys.executable, "-m", "uvicorn", "app.api.asgi:app", "--factory"]
             where = ["--host", "127.0.0.1", "--port", str(self.api_port)]
             self._spawn("api", [*uvicorn, *where, "--log-level", "warning"], env=env)
             self._wait_for_port(self.api_port, timeout=60)
+
+    def create_token(self, principal: str, *, admin: bool = False) -> str:
+        """A token for ``principal`` in this stack's index database, revoked when the stack
+        stops (lasting tokens: `sweeps token create`)."""
+        from app.db.migrate import upgrade_to_head
+
+        url = self.settings.resolved_database_url
+        upgrade_to_head(url)  # the API would too, but the token is needed before it is up
+        engine = make_engine(url)
+        try:
+            with session_scope(engine) as session:
+                row, token = create_token(session, principal, admin=admin)
+        finally:
+            engine.dispose()
+        self._token_ids.append(row.id)
+        return token
+
+    def auth_headers(self, token: str | None = None) -> dict[str, str]:
+        """Headers that authenticate as ``token`` (default: the stack's admin token)."""
+        token = token or self.admin_token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _revoke_tokens(self) -> None:
+        if not self._token_ids:
+            return
+
+        engine = make_engine(self.settings.resolved_database_url)
+        try:
+            with session_scope(engine) as session:
+                for token_id in self._token_ids:
+                    revoke_token(session, token_id)
+        except IndexUnavailable:
+            pass  # the database went with the stack; nothing is left to use them against
+        finally:
+            engine.dispose()
+        self._token_ids.clear()
+        self.admin_token = None
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -136,6 +181,8 @@ class EmbeddedStack:
             self.settings.training_heartbeat_timeout_seconds
         )
         env["SWEEPS_TEMPORAL_UI_URL"] = self.ui_url
+        env["SWEEPS_AUTH_ENABLED"] = "true" if self.settings.auth_enabled else "false"
+        env.pop("SWEEPS_AUTH", None)  # the line above decides
         if self.settings.training_concurrency:
             env["SWEEPS_TRAINING_CONCURRENCY"] = str(self.settings.training_concurrency)
         env.setdefault("HF_HUB_OFFLINE", "1")
@@ -209,6 +256,7 @@ class EmbeddedStack:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
         try:
             self._stop_children(timeout)
+            self._revoke_tokens()
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)

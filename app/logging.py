@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 _CONTEXT_KEYS = ("sweep_id", "trial_id", "rung", "step", "workflow_id", "activity")
 
 
+# Defence in depth: nothing should log a token or a webhook secret, but if a message or a
+# traceback ever carries one (an exception quoting a header, say), it is masked here.
+_SECRETS = re.compile(r"\b(swp_|whsec_)[A-Za-z0-9_+/=-]{8,}|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
+
+
+def redact(text: str) -> str:
+    return _SECRETS.sub(lambda m: (m.group(1) or "Bearer ") + "[redacted]", text)
+
+
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return redact(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         parts = [
             self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
             record.levelname.lower(),

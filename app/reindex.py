@@ -7,8 +7,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from app.db import delete_sweep, mirror_sweep, session_scope
+from app.db.access import claim_sweep
 from app.domain import SweepRequest, SweepResult
 from app.temporal import contract
 from app.temporal.sweep_state import sweep_state
@@ -21,6 +23,14 @@ async def sweep_ids(client: Client) -> list[str]:
     async for execution in client.list_workflows(types):
         seen.setdefault(execution.id, None)
     return list(seen)
+
+
+async def owner_in_memo(client: Client, sweep_id: str) -> str | None:
+    """The principal that made the sweep, from its workflow memo (None: made before sweeps
+    had owners; only admins see it)."""
+    description = await client.get_workflow_handle(sweep_id).describe()
+    owner = await description.memo_value(contract.OWNER_MEMO, default=None)
+    return owner if isinstance(owner, str) else None
 
 
 async def reindex(
@@ -42,7 +52,14 @@ async def reindex(
             request = await handle.query(contract.REQUEST_QUERY, result_type=SweepRequest)
         except WorkflowQueryFailedError:
             continue  # started but never ran a workflow task: nothing to index yet
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+                continue  # closed (terminated) before any worker ran it: nothing to index
+            raise
+        owner = await owner_in_memo(client, sweep_id)
         with session_scope(engine) as session:
+            if owner is not None:
+                claim_sweep(session, sweep_id, owner)  # kept if the row survived
             delete_sweep(session, sweep_id)
             mirror_sweep(
                 session, result, request, result_count=sum(len(t.rungs) for t in result.trials)

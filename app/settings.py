@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.limits import RequestLimits
 from app.domain.webhooks import WebhookRetrySchedule
 
 # What the embedded stack (`sweeps dev`, `sweeps demo`) allow-lists for webhooks, so that a
@@ -72,6 +73,45 @@ class Settings(BaseSettings):
         ge=0,
         description="After a secret rotation, the old secret also signs for this long.",
     )
+
+    auth_enabled: bool = Field(
+        default=True,
+        validation_alias=AliasChoices("SWEEPS_AUTH_ENABLED", "SWEEPS_AUTH", "auth_enabled"),
+        description="Require `Authorization: Bearer <token>` on every endpoint but the health "
+        "probes and the docs (SWEEPS_AUTH_ENABLED, or SWEEPS_AUTH=off). Off: every caller is "
+        "one implicit admin; for a single user on a trusted machine only.",
+    )
+    rate_limit_per_minute: float = Field(
+        default=60.0,
+        ge=0,
+        description="Mutating calls (POST, DELETE) per token and minute, in steady state; 0: "
+        "no limit. Over it: 429 with Retry-After.",
+    )
+    rate_limit_burst: int = Field(
+        default=20, ge=1, description="Mutating calls a token may make at once before the rate."
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="Largest request body; larger: 413."
+    )
+    max_trials_per_sweep: int = Field(
+        default=1000, ge=1, description="Trials one sweep may train (ladder.trials + new_trials)."
+    )
+    max_concurrency: int = Field(
+        default=64, ge=1, description="Largest max_concurrency a sweep may ask for."
+    )
+    max_rungs: int = Field(default=10, ge=1, description="Rungs one ladder may have.")
+    max_choices: int = Field(
+        default=32, ge=2, description="Choices one categorical parameter may list."
+    )
+
+    @property
+    def request_limits(self) -> RequestLimits:
+        return RequestLimits(
+            trials_per_sweep=self.max_trials_per_sweep,
+            concurrency=self.max_concurrency,
+            rungs=self.max_rungs,
+            choices=self.max_choices,
+        )
 
     @property
     def webhook_retry(self) -> WebhookRetrySchedule:

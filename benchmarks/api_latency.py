@@ -13,6 +13,7 @@ started by the embedded stack (with no workers: the started sweeps just wait in 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -49,7 +50,10 @@ def measure(url: str, sizes: list[int], calls: int, posts: int) -> list[str]:
             api_port=free_port(),
             workers=(),
         )
+        # Latency of the calls themselves: the per-token rate limit would stop the POST loop.
+        os.environ["SWEEPS_RATE_LIMIT_PER_MINUTE"] = "0"
         with stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
+            api.headers.update(stack.auth_headers())
             rows = []
             for size in sizes:
                 path = f"/sweeps/bench-{size}/leaderboard?limit=20"

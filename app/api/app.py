@@ -8,15 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
+from app.api.auth import authenticate
+from app.api.body_guard import BodyGuard
 from app.api.errors import install_error_handlers
 from app.api.gateway import SweepGateway
-from app.api.routes import control, health, results, sweeps, webhooks
+from app.api.openapi_docs import document_access_answers
+from app.api.routes import control, health, results, sweeps, tokens, webhooks
 from app.api.webhook_registry import WebhookRegistry
+from app.auth.rate_limit import RateLimiter
 from app.db import IndexUnavailable, make_engine, ping
 from app.db.migrate import upgrade_to_head
 from app.settings import Settings
@@ -29,6 +33,10 @@ Durable hyperparameter sweeps for fine-tuning transformer classifiers.
 
 Submit a `SweepRequest` to `POST /sweeps`; follow it with `GET /sweeps/{id}`, rank its trials
 with `GET /sweeps/{id}/leaderboard`, and steer it with the control endpoints.
+
+Every call but `/healthz`, `/readyz` and these docs needs `Authorization: Bearer <token>`
+(`sweeps token create --name <you>`). A sweep belongs to the principal whose token made it;
+other principals get 404 for it, admin tokens see every sweep.
 """
 
 
@@ -68,12 +76,14 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     install_error_handlers(app)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
-    app.include_router(sweeps.router)
-    app.include_router(results.router)
-    app.include_router(control.router)
-    app.include_router(webhooks.router)
+    # Everything else needs a token: declared here once, so no route can forget it.
+    for router in (sweeps.router, results.router, control.router, webhooks.router, tokens.router):
+        document_access_answers(router, protected=True)
+        app.include_router(router, dependencies=[Depends(authenticate)])
     return app
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.schemas import ErrorBody, FieldError
 from app.db.errors import IndexUnavailable, SweepNotFound
@@ -24,6 +26,53 @@ class ApiError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+    @property
+    def field_errors(self) -> list[FieldError]:
+        return []
+
+
+class Unauthorized(ApiError):
+    """No token, or one that is unknown or revoked (RFC 6750: 401 with WWW-Authenticate)."""
+
+    status_code = 401
+
+    def __init__(self, detail: str, *, invalid_token: bool = False) -> None:
+        super().__init__(detail)
+        self.invalid_token = invalid_token
+
+    @property
+    def headers(self) -> dict[str, str]:
+        challenge = 'Bearer realm="bert-sweeps"'
+        if self.invalid_token:
+            challenge += ', error="invalid_token"'
+        return {"WWW-Authenticate": challenge}
+
+
+class Forbidden(ApiError):
+    """A valid token asking for something beyond its scope (admin-only actions)."""
+
+    status_code = 403
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="bert-sweeps", error="insufficient_scope"'}
+
+
+class TooManyRequests(ApiError):
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after: str) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": self.retry_after}
 
 
 class NotFound(ApiError):
@@ -47,26 +96,66 @@ class InvalidField(Unprocessable):
         self.field = field
         self.message = message
 
+    @property
+    def field_errors(self) -> list[FieldError]:
+        return [FieldError(field=self.field, message=self.message)]
+
+
+class LimitsExceeded(Unprocessable):
+    """A valid request asking for more than this deployment allows (SWEEPS_MAX_*)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        summary = "; ".join(f"{field}: {message}" for field, message in problems)
+        super().__init__(f"request exceeds this service's limits: {summary}")
+        self.problems = problems
+
+    @property
+    def field_errors(self) -> list[FieldError]:
+        return [FieldError(field=f, message=m) for f, m in self.problems]
+
 
 class ServiceUnavailable(ApiError):
     """A backing service (index database, Temporal) is unreachable: retry later."""
 
     status_code = 503
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
-def _body(detail: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
-    return ErrorBody(detail=detail, errors=errors or []).model_dump()
+
+_MAX_MESSAGE = 500
+
+
+def printable(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """Safe to put in a JSON answer: lone surrogates (valid in a JSON string, not in UTF-8)
+    escaped instead of crashing the encoder, and echoed input cut short."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def error_body(
+    detail: str, errors: list[FieldError] | None = None, error_id: str | None = None
+) -> dict[str, Any]:
+    safe = [
+        FieldError(field=printable(e.field), message=printable(e.message)) for e in errors or []
+    ]
+    return ErrorBody(detail=printable(detail, 2000), errors=safe, error_id=error_id).model_dump()
 
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if exc.status_code == 503 else None
-    errors = (
-        [FieldError(field=exc.field, message=exc.message)]
-        if isinstance(exc, InvalidField)
-        else None
+    return JSONResponse(
+        error_body(exc.detail, exc.field_errors), status_code=exc.status_code, headers=exc.headers
     )
-    return JSONResponse(_body(exc.detail, errors), status_code=exc.status_code, headers=headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    # Starlette's own answers (unknown path 404, 405) in the same shape as every other error.
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse(
+        error_body(str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
@@ -79,13 +168,17 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
         for error in exc.errors()
     ]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
-    return JSONResponse(_body(f"invalid request: {summary}", errors), status_code=422)
+    return JSONResponse(error_body(f"invalid request: {summary}", errors), status_code=422)
 
 
-async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-    # Never leak internals: the log has the traceback, the client a plain message.
-    log.exception("unhandled error", exc_info=exc)
-    return JSONResponse(_body("internal error"), status_code=500)
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Never leak internals: the log has the traceback under an id, the client only the id.
+    error_id = uuid.uuid4().hex[:16]
+    log.error(
+        "unhandled error %s in %s %s", error_id, request.method, request.url.path, exc_info=exc
+    )
+    detail = f"internal error; quote error id {error_id} when reporting it"
+    return JSONResponse(error_body(detail, error_id=error_id), status_code=500)
 
 
 async def _index_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -100,6 +193,7 @@ async def _sweep_not_indexed(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IndexUnavailable, _index_unavailable)
     app.add_exception_handler(SweepNotFound, _sweep_not_indexed)
     app.add_exception_handler(RequestValidationError, _invalid_request)
@@ -108,8 +202,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # Documented on every route that can answer them (OpenAPI "responses").
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Unknown sweep, trial, webhook or delivery."},
+    401: {
+        "model": ErrorBody,
+        "description": "No bearer token, or an unknown or revoked one.",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    403: {"model": ErrorBody, "description": "The token lacks the scope (admin) for this call."},
     409: {"model": ErrorBody, "description": "The sweep or trial has already ended."},
+    413: {"model": ErrorBody, "description": "The request body is larger than allowed (1 MiB)."},
+    429: {
+        "model": ErrorBody,
+        "description": "Too many mutating calls with this token; retry after Retry-After.",
+        "headers": {"Retry-After": {"schema": {"type": "string"}}},
+    },
+    500: {"model": ErrorBody, "description": "Unexpected error; the body has an error id."},
+    404: {"model": ErrorBody, "description": "Unknown sweep, trial, webhook or delivery."},
     422: {"model": ErrorBody, "description": "Invalid request: field paths and messages."},
     503: {"model": ErrorBody, "description": "Index database or Temporal unreachable; retry."},
 }

@@ -45,12 +45,14 @@ def request_fingerprint(request: SweepRequest) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
 
 
-def sweep_id_for(request: SweepRequest, idempotency_key: str | None) -> str:
-    """A new id per POST; with an Idempotency-Key, an id derived from the key alone, so a
-    retried POST finds the sweep its first attempt started."""
+def sweep_id_for(request: SweepRequest, idempotency_key: str | None, principal: str) -> str:
+    """A new id per POST; with an Idempotency-Key, an id derived from the caller and the
+    key, so a retried POST finds the sweep its first attempt started, and two principals
+    that happen to pick the same key never meet."""
     if idempotency_key is None:
         return f"{request.name}-{uuid.uuid4().hex[:12]}"
-    return f"sweep-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+    scoped = f"{principal}\n{idempotency_key}".encode("utf-8", "surrogatepass")
+    return f"sweep-{hashlib.sha256(scoped).hexdigest()[:24]}"
 
 
 class SweepGateway:
@@ -58,13 +60,14 @@ class SweepGateway:
         self._client = client
         self._settings = settings
 
-    def sweep_id_for(self, request: SweepRequest, idempotency_key: str | None) -> str:
-        return sweep_id_for(request, idempotency_key)
+    def sweep_id_for(
+        self, request: SweepRequest, idempotency_key: str | None, principal: str
+    ) -> str:
+        return sweep_id_for(request, idempotency_key, principal)
 
     async def start(
-        self, request: SweepRequest, idempotency_key: str | None, sweep_id: str | None = None
+        self, request: SweepRequest, idempotency_key: str | None, sweep_id: str, owner: str
     ) -> Started:
-        sweep_id = sweep_id or sweep_id_for(request, idempotency_key)
         workflow = workflow_name_for(request)
         fingerprint = request_fingerprint(request)
         try:
@@ -81,7 +84,7 @@ class SweepGateway:
                 ),
                 id=sweep_id,
                 task_queue=contract.ORCHESTRATION_TASK_QUEUE,
-                memo={REQUEST_HASH_MEMO: fingerprint},
+                memo={REQUEST_HASH_MEMO: fingerprint, contract.OWNER_MEMO: owner},
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             )
@@ -132,7 +135,12 @@ class SweepGateway:
         except WorkflowQueryFailedError:
             # Not a sweep workflow (no such query), or a workflow that never started to run.
             raise NotFound(f"no sweep {sweep_id!r}") from None
-        except (RPCError, RuntimeError) as exc:
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+                # Closed (terminated) before any worker ran it: it never was a sweep.
+                raise NotFound(f"no sweep {sweep_id!r}") from None
+            raise _translate(exc, sweep_id) from None
+        except RuntimeError as exc:
             raise _translate(exc, sweep_id) from None
         return result
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.domain import (
     RungSummary,
@@ -73,8 +73,13 @@ class SweepView(BaseModel):
 
 
 class CheckpointRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     trial_id: str | None = Field(
-        default=None, description="Only this trial; all running trials when omitted."
+        default=None,
+        max_length=50,
+        pattern=r"^t\d{1,9}$",
+        description="Only this trial; all running trials when omitted.",
     )
 
 
@@ -88,6 +93,9 @@ class ErrorBody(BaseModel):
 
     detail: str
     errors: list[FieldError] = Field(default_factory=list)
+    error_id: str | None = Field(
+        default=None, description="Only on 500: the id under which the server logged it."
+    )
 
 
 class FieldError(BaseModel):

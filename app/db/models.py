@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -313,3 +314,38 @@ class WebhookAttempt(Base):
 WEBHOOK_ENDPOINTS: Table = WebhookEndpoint.__table__  # type: ignore[assignment]
 WEBHOOK_DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[assignment]
 WEBHOOK_ATTEMPTS: Table = WebhookAttempt.__table__  # type: ignore[assignment]
+
+
+# ---- access control ---------------------------------------------------------------------------
+# The service's own records, like webhooks: never rebuilt from the mirror. Sweep owners are
+# also in each workflow's memo, from which `sweeps reindex` restores them.
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(64), comment="The name that owns its sweeps.")
+    token_hash: Mapped[str] = mapped_column(
+        String(64), unique=True, comment="SHA-256 of the token, hex; the token is never stored."
+    )
+    admin: Mapped[bool] = mapped_column(Boolean, comment="Sees every sweep; manages tokens.")
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (Index(None, "principal"),)
+
+
+class SweepOwner(Base):
+    __tablename__ = "sweep_owners"
+
+    sweep_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    principal: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "principal", "sweep_id"),)
+
+
+API_TOKENS: Table = ApiToken.__table__  # type: ignore[assignment]
+SWEEP_OWNERS: Table = SweepOwner.__table__  # type: ignore[assignment]

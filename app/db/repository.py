@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from app.db.errors import SweepNotFound
-from app.db.models import CHECKPOINTS, SWEEPS, TRIAL_RUNGS, TRIALS
+from app.db.models import CHECKPOINTS, SWEEP_OWNERS, SWEEPS, TRIAL_RUNGS, TRIALS
 from app.db.rowmap import (
     SWEEP_COLUMNS,
     TRIAL_COLUMNS,
@@ -40,12 +40,17 @@ def list_sweeps(
     *,
     status: SweepStatus | str | None = None,
     name: str | None = None,
+    owner: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> Page[SweepRow]:
-    """Sweeps newest first (ties by id), with the total count matching the filters."""
+    """Sweeps newest first (ties by id), with the total count matching the filters;
+    ``owner``: only the sweeps that principal made."""
     check_page(limit, offset)
     conditions: list[ColumnElement[bool]] = []
+    if owner is not None:
+        owned = select(SWEEP_OWNERS.c.sweep_id).where(SWEEP_OWNERS.c.principal == owner)
+        conditions.append(SWEEPS.c.id.in_(owned))
     if status is not None:
         conditions.append(SWEEPS.c.status == SweepStatus(status).value)
     if name is not None:

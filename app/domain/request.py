@@ -23,6 +23,12 @@ _DEFAULT_DIRECTION: dict[str, Direction] = {
 }
 
 
+# Hard caps whatever the deployment allows (its SWEEPS_MAX_* limits are usually far lower):
+# beyond them a sweep's workflow history and payloads would outgrow Temporal's limits.
+MAX_TRIALS = 100_000
+MAX_RUNGS = 50
+
+
 class _Strict(BaseModel):
     # No inf/NaN: an infinite budget would crash the ladder checks instead of failing validation.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -63,9 +69,11 @@ class DatasetSpec(_Strict):
         "of the training split is held out instead.",
     )
     holdout_fraction: float = Field(default=0.1, gt=0, lt=1)
-    split_seed: int = Field(default=0, ge=0, description="Seed of shuffling and held-out split.")
-    max_train_samples: int | None = Field(default=None, ge=1)
-    max_eval_samples: int | None = Field(default=None, ge=1)
+    split_seed: int = Field(
+        default=0, ge=0, le=2**31 - 1, description="Seed of shuffling and held-out split."
+    )
+    max_train_samples: int | None = Field(default=None, ge=1, le=10**9)
+    max_eval_samples: int | None = Field(default=None, ge=1, le=10**9)
 
 
 class Objective(_Strict):
@@ -88,16 +96,20 @@ class Objective(_Strict):
 class Rung(_Strict):
     """One stage of the ladder: every trial in it trains up to ``budget``."""
 
-    budget: float = Field(gt=0, description="Cumulative training budget, in the ladder's unit.")
+    budget: float = Field(
+        gt=0, le=1e9, description="Cumulative training budget, in the ladder's unit."
+    )
     keep: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_TRIALS,
         description="How many trials of this rung survive into the next (top-k by objective). "
         "Defaults to entrants / reduction_factor. Not allowed on the last rung.",
     )
     new_trials: int = Field(
         default=0,
         ge=0,
+        le=MAX_TRIALS,
         description="Fresh configurations proposed when this rung starts, trained from scratch "
         "to its budget (not allowed on the first rung: use ladder.trials).",
     )
@@ -107,10 +119,12 @@ class Ladder(_Strict):
     """Successive halving: trials start at rung 0; the best continue from their checkpoints."""
 
     unit: BudgetUnit = "steps"
-    trials: int = Field(ge=1, description="Configurations proposed for the first rung.")
-    rungs: list[Rung] = Field(min_length=1)
+    trials: int = Field(
+        ge=1, le=MAX_TRIALS, description="Configurations proposed for the first rung."
+    )
+    rungs: list[Rung] = Field(min_length=1, max_length=MAX_RUNGS)
     reduction_factor: float | None = Field(
-        default=None, gt=1, description="eta: a rung keeps entrants / eta (at least 1)."
+        default=None, gt=1, le=1000, description="eta: a rung keeps entrants / eta (at least 1)."
     )
 
     @model_validator(mode="after")

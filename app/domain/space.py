@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-ParamValue = float | int | str | bool
+# Hard caps, whatever the deployment allows (SWEEPS_MAX_CHOICES is usually lower): they keep
+# a request, its workflow history and the sampler's state small.
+MAX_SEARCH_PARAMS = 16
+MAX_CHOICES = 256
+MAX_CHOICE_LENGTH = 200
+
+ChoiceText = Annotated[str, Field(max_length=MAX_CHOICE_LENGTH)]
+ParamValue = float | int | ChoiceText | bool
 
 
 class _Param(BaseModel):
@@ -57,7 +64,7 @@ class CategoricalParam(_Param):
     """A choice among listed values (numbers, strings or booleans)."""
 
     type: Literal["categorical"] = "categorical"
-    choices: list[ParamValue] = Field(min_length=1)
+    choices: list[ParamValue] = Field(min_length=1, max_length=MAX_CHOICES)
 
     @model_validator(mode="after")
     def _check_choices(self) -> CategoricalParam:
@@ -73,6 +80,16 @@ class SweepSpace(RootModel[dict[str, Param]]):
     """Hyperparameter name -> distribution. Names are fields of ``TrainingParams``."""
 
     model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_many(cls, value: object) -> object:
+        # Before the parameters are validated one by one: a huge mapping fails fast.
+        if isinstance(value, dict) and len(value) > MAX_SEARCH_PARAMS:
+            raise ValueError(
+                f"at most {MAX_SEARCH_PARAMS} parameters can be searched, got {len(value)}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _not_empty(self) -> SweepSpace:

@@ -21,16 +21,16 @@ class TrainingParams(BaseModel):
     per_device_train_batch_size: int = Field(default=16, ge=1, le=4096)
     per_device_eval_batch_size: int = Field(default=64, ge=1, le=4096)
     gradient_accumulation_steps: int = Field(default=1, ge=1, le=1024)
-    max_grad_norm: float = Field(default=1.0, gt=0)
+    max_grad_norm: float = Field(default=1.0, gt=0, le=1e6)
     adam_beta1: float = Field(default=0.9, ge=0, lt=1)
     adam_beta2: float = Field(default=0.999, ge=0, lt=1)
-    adam_epsilon: float = Field(default=1e-8, gt=0)
+    adam_epsilon: float = Field(default=1e-8, gt=0, le=1)
     label_smoothing_factor: float = Field(default=0.0, ge=0, lt=1)
     hidden_dropout_prob: float | None = Field(default=None, ge=0, lt=1)
     attention_probs_dropout_prob: float | None = Field(default=None, ge=0, lt=1)
     max_length: int = Field(default=128, ge=8, le=8192, description="Tokens per example.")
     checkpoint_every_steps: int = Field(
-        default=50, ge=1, description="Save a checkpoint every N optimizer steps."
+        default=50, ge=1, le=10**9, description="Save a checkpoint every N optimizer steps."
     )
     keep_checkpoints: int = Field(
         default=2, ge=1, le=100, description="Checkpoints kept per trial; older ones are pruned."

@@ -47,6 +47,9 @@ REPORT_CHECKPOINT_SIGNAL = "report_checkpoint"  # training activity -> its train
 LATEST_CHECKPOINT_QUERY = "latest_checkpoint"  # on CheckpointedBertTrainingWorkflow
 TRIAL_CONTROL_QUERY = "trial_control"  # training activity -> sweep workflow (arg: trial id)
 PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
+# Sweep workflow memo: the principal that made the sweep (written by the API when it starts
+# the sweep; `sweeps reindex` restores the index's sweep_owners table from it).
+OWNER_MEMO = "owner"
 REQUEST_QUERY = "request"  # on the sweep workflows: the SweepRequest (for reindexing)
 SWEEP_WORKFLOW_TYPES = (LADDER_SWEEP_WORKFLOW, SWEEP_WORKFLOW)
 

@@ -14,7 +14,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from app.api import create_app
-from app.db import make_engine
+from app.auth.tokens import new_token
+from app.db import IndexUnavailable, make_engine, session_scope
+from app.db.access import create_token
 from app.settings import Settings
 from tests.db.databases import fresh_postgres_database
 from tests.workflows.fakes import FakeTraining, workers
@@ -27,11 +29,36 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(data_dir=tmp_path / "state", **overrides)  # type: ignore[arg-type]
 
 
+def mint_token(app: FastAPI, principal: str, *, admin: bool = False) -> str:
+    """A real token in the app's index database (what `sweeps token create` makes)."""
+    with session_scope(app.state.engine) as session:
+        _, token = create_token(session, principal, admin=admin)
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(
+    app: FastAPI, *, principal: str | None = "tests"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app over ASGI with its lifespan; the client sends an admin token of ``principal``
+    (None: no token)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        headers: dict[str, str] = {}
+        if principal is not None:
+            try:
+                headers = bearer(mint_token(app, principal, admin=True))
+            except IndexUnavailable:
+                # Tests of a dead index database: a well-formed token whose lookup then
+                # fails (503), as any real client's would.
+                headers = bearer(new_token())
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://api", headers=headers
+        ) as client:
             yield client
 
 
@@ -84,7 +111,7 @@ def wipe_index(url: str) -> None:
     engine = make_engine(url)
     try:
         with engine.begin() as connection:
-            for table in ("checkpoints", "trial_rungs", "trials", "sweeps"):
+            for table in ("checkpoints", "trial_rungs", "trials", "sweeps", "sweep_owners"):
                 connection.exec_driver_sql(f"DELETE FROM {table}")
     finally:
         engine.dispose()

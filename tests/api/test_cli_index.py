@@ -63,3 +63,25 @@ async def test_reindex_command_rebuilds_one_sweep(
     assert f"reindexed {sweep_id}: 6 trials" in result.output
     after = (await api.get(f"/sweeps/{sweep_id}/leaderboard?limit=50")).json()
     assert without_write_times(after["items"]) == without_write_times(before["items"])
+
+
+def test_token_commands(tmp_path: Path) -> None:
+    runner = CliRunner()
+    made = runner.invoke(cli, ["token", "create", "--name", "ci", "--data-dir", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip().splitlines()[-1]
+    assert token.startswith("swp_") and len(token) == 47
+    admin = runner.invoke(
+        cli, ["token", "create", "--name", "root", "--admin", "--data-dir", str(tmp_path)]
+    )
+    assert admin.exit_code == 0
+    listed = runner.invoke(cli, ["token", "list", "--data-dir", str(tmp_path)])
+    assert listed.exit_code == 0 and "ci" in listed.stdout and "admin" in listed.stdout
+    assert token not in listed.stdout
+    assert token not in (tmp_path / "index.db").read_bytes().decode("latin-1")
+    revoked = runner.invoke(cli, ["token", "revoke", token, "--data-dir", str(tmp_path)])
+    assert revoked.exit_code == 0, revoked.output
+    again = runner.invoke(cli, ["token", "revoke", token, "--data-dir", str(tmp_path)])
+    assert again.exit_code == 1
+    bad = runner.invoke(cli, ["token", "create", "--name", "Bad Name", "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "--name" in bad.output

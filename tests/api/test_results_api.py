@@ -4,6 +4,7 @@ real Postgres, filled by the real mirror activity as real workflows run."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from app.api import create_app
-from app.db import make_engine
+from app.db import make_engine, session_scope
+from app.db.access import create_token
 from app.reindex import reindex
-from tests.api.conftest import serve, settings_for, wipe_index
+from app.temporal import contract
+from tests.api.conftest import bearer, serve, settings_for, wipe_index
 from tests.api.test_sweeps_api import sweep_body, wait_until_ended
 
 LADDER = {
@@ -133,3 +136,50 @@ async def test_index_down_is_503_with_retry_after(
         assert ready.status_code == 503
         assert ready.json()["checks"]["index"].startswith("unreachable")
         assert ready.json()["checks"]["temporal"] == "ok"
+
+
+async def test_reindex_restores_owners_from_the_workflow_memo(
+    indexed_api: tuple[httpx.AsyncClient, str], dev_client: WorkflowEnvironment
+) -> None:
+    """The index database lost everything, owners included: a principal gets its sweeps
+    back from Temporal, the source of truth, and still nobody else's."""
+    api, url = indexed_api
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            _, alice = create_token(session, "alice", admin=False)
+            _, bob = create_token(session, "bob", admin=False)
+        # The same app, another principal's token.
+        as_alice = httpx.AsyncClient(
+            transport=api._transport, base_url="http://api", headers=bearer(alice)
+        )
+        async with as_alice:
+            sweep_id = await finished_sweep(as_alice)
+            await leaderboard_when_final(as_alice, sweep_id)
+            wipe_index(url)
+            assert (await as_alice.get(f"/sweeps/{sweep_id}")).status_code == 404
+            assert sweep_id in await reindex(dev_client.client, engine)
+            assert (await as_alice.get(f"/sweeps/{sweep_id}")).status_code == 200
+            await leaderboard_when_final(as_alice, sweep_id)
+        as_bob = await api.get(f"/sweeps/{sweep_id}", headers=bearer(bob))
+        assert as_bob.status_code == 404
+    finally:
+        engine.dispose()
+
+
+async def test_a_sweep_terminated_before_it_ran_is_404_and_skipped_by_reindex(
+    indexed_api: tuple[httpx.AsyncClient, str], dev_client: WorkflowEnvironment
+) -> None:
+    api, url = indexed_api
+    sweep_id = f"never-ran-{uuid.uuid4().hex[:8]}"
+    handle = await dev_client.client.start_workflow(
+        contract.LADDER_SWEEP_WORKFLOW, id=sweep_id, task_queue="nobody-polls-this"
+    )
+    await handle.terminate("operator")
+    answer = await api.get(f"/sweeps/{sweep_id}")
+    assert answer.status_code == 404, answer.text
+    engine = make_engine(url)
+    try:
+        assert await reindex(dev_client.client, engine, sweep_id) == []
+    finally:
+        engine.dispose()

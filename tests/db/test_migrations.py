@@ -11,10 +11,10 @@ from app.db.migrate import current_revision, head_revision, schema_drift, upgrad
 def test_upgrade_from_empty_matches_the_models(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade_to_head(empty_url)
-    assert current_revision(empty_url) == head_revision() == "0002"
+    assert current_revision(empty_url) == head_revision() == "0003"
     assert schema_drift(empty_url) == []
     upgrade_to_head(empty_url)  # idempotent
-    assert current_revision(empty_url) == "0002"
+    assert current_revision(empty_url) == "0003"
     engine = make_engine(empty_url)
     try:
         tables = set(inspect(engine).get_table_names())
@@ -22,7 +22,7 @@ def test_upgrade_from_empty_matches_the_models(empty_url: str) -> None:
         engine.dispose()
     assert tables == {
         "alembic_version", "sweeps", "trials", "trial_rungs", "checkpoints",
-        "webhook_endpoints", "webhook_deliveries", "webhook_attempts",
+        "webhook_endpoints", "webhook_deliveries", "webhook_attempts", "api_tokens", "sweep_owners",
     }  # fmt: skip
 
 

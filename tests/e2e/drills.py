@@ -47,7 +47,8 @@ class Driver:
 
     def __init__(self, stack: EmbeddedStack) -> None:
         self.stack = stack
-        self.api = httpx.Client(base_url=stack.api_url, timeout=30)
+        # The stack's admin token: drills act as an operator (auth stays on, as deployed).
+        self.api = httpx.Client(base_url=stack.api_url, timeout=30, headers=stack.auth_headers())
 
     def __enter__(self) -> Driver:
         return self

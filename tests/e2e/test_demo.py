@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,8 @@ def test_demo_tiny_runs_a_real_sweep(tmp_path: Path) -> None:
     assert [r.global_step for r in winner.rungs] == [10, 30]
     assert winner.checkpoint is not None and Path(winner.checkpoint.path).is_dir()
     assert "rung 1" in done.stderr  # progress was printed while it ran
+    # Authentication stays on: the demo made (and used) a token of its own.
+    assert "authentication on" in done.stderr and "principal 'demo'" in done.stderr
 
 
 def test_missing_dataset_fails_the_sweep_with_its_message(tmp_path: Path) -> None:
@@ -68,8 +71,11 @@ def test_missing_dataset_fails_the_sweep_with_its_message(tmp_path: Path) -> Non
         "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
             "--api-port", str(free_port()),
     ]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    # With authentication turned off, the demo says so plainly.
+    env = {**os.environ, "SWEEPS_AUTH_ENABLED": "false"}
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, env=env)
     assert done.returncode == 1, done.stderr[-4000:]
+    assert "authentication is OFF" in done.stderr
     result = SweepResult.model_validate(json.loads(done.stdout))
     assert result.status == SweepStatus.FAILED
     assert result.error is not None and "no-such-tweets.csv" in result.error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,11 @@ def test_dev_stack_starts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         ready = wait_ready(f"http://127.0.0.1:{api_port}/readyz")
         assert ready == {"status": "ok", "checks": {"index": "ok", "temporal": "ok"}}
         assert httpx.get(f"http://127.0.0.1:{api_port}/docs").status_code == 200
+        # Authentication is on: the banner's session token works, no token does not.
+        (token,) = re.findall(r"swp_[A-Za-z0-9_-]{43}", banner)
+        sweeps = f"http://127.0.0.1:{api_port}/sweeps"
+        assert httpx.get(sweeps).status_code == 401
+        assert httpx.get(sweeps, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         dev.send_signal(signal.SIGINT)
         assert dev.wait(timeout=60) == 0
     finally:

@@ -164,6 +164,9 @@ def test_deleted_index_is_rebuilt_identical_by_reindex(drive: Driver) -> None:
     stack.kill("orchestration", signal.SIGTERM)
     stack.restart("orchestration")
     stack.restart("api")
+    # API tokens lived in the deleted database too (sweep owners come back from Temporal).
+    stack.admin_token = stack.create_token("drill-admin", admin=True)
+    drive.api.headers.update(stack.auth_headers())
 
     assert leaderboards(drive) == before
 

@@ -37,6 +37,7 @@ def test_real_sweep_sends_one_signed_sweep_completed(
             api_port=free_port(),
         )
         with stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
+            api.headers.update(stack.auth_headers())
             created = api.post("/sweeps", json=request)
             assert created.status_code == 201, created.text
             sweep_id = created.json()["sweep_id"]

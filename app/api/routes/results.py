@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
+from app.api.auth import Caller, OwnedSweepId
 from app.api.deps import IndexSession
 from app.api.errors import NotFound, responses
+from app.api.params import TrialId
 from app.db import LeaderboardPage, Page, SweepRow, TrialDetail, TrialRow
 from app.db import get_trial as fetch_trial
 from app.db import leaderboard as fetch_leaderboard
@@ -21,8 +23,6 @@ from app.domain import SweepStatus, TrialStatus
 
 router = APIRouter(prefix="/sweeps", tags=["results"])
 
-SweepId = Annotated[str, Path(max_length=200, description="The sweep id.")]
-TrialId = Annotated[str, Path(max_length=50, pattern=r"^t\d{1,9}$", examples=["t0003"])]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")]
 
@@ -30,20 +30,23 @@ Offset = Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip.")]
 @router.get("", response_model=Page[SweepRow], responses=responses(422, 503))
 def list_sweeps(
     session: IndexSession,
+    caller: Caller,
     status: Annotated[SweepStatus | None, Query(description="Only sweeps in this phase.")] = None,
     name: Annotated[str | None, Query(max_length=100, description="Exact sweep name.")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[SweepRow]:
-    """Sweeps, newest first, from the results index."""
-    return fetch_sweeps(session, status=status, name=name, limit=limit, offset=offset)
+    """Sweeps, newest first, from the results index: the caller's own (every sweep for an
+    admin token)."""
+    owner = None if caller.admin else caller.name
+    return fetch_sweeps(session, status=status, name=name, owner=owner, limit=limit, offset=offset)
 
 
 @router.get(
     "/{sweep_id}/leaderboard", response_model=LeaderboardPage, responses=responses(404, 422, 503)
 )
 def leaderboard(
-    sweep_id: SweepId,
+    sweep_id: OwnedSweepId,
     session: IndexSession,
     rung: Annotated[
         int | None, Query(ge=0, le=1000, description="Rank by the results at this rung.")
@@ -61,7 +64,7 @@ def leaderboard(
 
 @router.get("/{sweep_id}/trials", response_model=list[TrialRow], responses=responses(404, 422, 503))
 def list_trials(
-    sweep_id: SweepId,
+    sweep_id: OwnedSweepId,
     session: IndexSession,
     status: Annotated[TrialStatus | None, Query(description="Only trials in this state.")] = None,
     limit: Limit = 100,
@@ -77,7 +80,7 @@ def list_trials(
     response_model=TrialDetail,
     responses=responses(404, 422, 503),
 )
-def get_trial(sweep_id: SweepId, trial_id: TrialId, session: IndexSession) -> TrialDetail:
+def get_trial(sweep_id: OwnedSweepId, trial_id: TrialId, session: IndexSession) -> TrialDetail:
     """One trial with its per-rung metrics and every mirrored checkpoint."""
     require_sweep(session, sweep_id)
     trial = fetch_trial(session, sweep_id, trial_id)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.api.auth import Admin, OwnedSweepId, VisibleEndpointId
 from app.api.deps import AppSettings, Gateway, IndexSession
 from app.api.errors import Conflict, NotFound, responses
+from app.api.params import DeliveryId
 from app.api.webhook_registry import WebhookRegistry
 from app.db import session_scope
 from app.db import webhooks as repo
@@ -26,10 +27,6 @@ from app.domain.webhook_targets import (
 )
 
 router = APIRouter(tags=["webhooks"])
-
-EndpointId = Annotated[str, Path(max_length=40, pattern=r"^ep_[0-9a-f]{24}$")]
-SweepId = Annotated[str, Path(max_length=200, description="The sweep id.")]
-DeliveryId = Annotated[str, Path(max_length=40, pattern=r"^msg_[0-9a-f]{32}$")]
 
 
 class EndpointCreate(BaseModel):
@@ -72,26 +69,27 @@ def registry(request: Request) -> WebhookRegistry:
     "/webhooks",
     response_model=EndpointCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=responses(422, 503),
+    responses=responses(403, 422, 503),
 )
-async def create_webhook(body: EndpointCreate, request: Request) -> EndpointCreated:
-    """Register an endpoint for every sweep's events. The URL must be http(s) and its host
-    must resolve to public addresses only (422 otherwise). The secret is shown once."""
+async def create_webhook(body: EndpointCreate, request: Request, _: Admin) -> EndpointCreated:
+    """Register an endpoint for every sweep's events (whoever made the sweep, so this needs
+    an admin token: 403 otherwise). The URL must be http(s) and its host must resolve to
+    public addresses only (422 otherwise). The secret is shown once."""
     registered = await registry(request).register(body.url, list(body.events), body.description)
     assert registered.secret is not None
     return EndpointCreated(**registered.endpoint.model_dump(), secret=registered.secret)
 
 
-@router.get("/webhooks", response_model=list[repo.EndpointRow], responses=responses(503))
-def list_webhooks(session: IndexSession) -> list[repo.EndpointRow]:
-    """Global endpoints (secrets are never shown again)."""
+@router.get("/webhooks", response_model=list[repo.EndpointRow], responses=responses(403, 503))
+def list_webhooks(session: IndexSession, _: Admin) -> list[repo.EndpointRow]:
+    """Global endpoints (secrets are never shown again); admin tokens only."""
     return repo.list_endpoints(session)
 
 
 @router.get(
     "/webhooks/{endpoint_id}", response_model=repo.EndpointRow, responses=responses(404, 503)
 )
-def get_webhook(endpoint_id: EndpointId, session: IndexSession) -> repo.EndpointRow:
+def get_webhook(endpoint_id: VisibleEndpointId, session: IndexSession) -> repo.EndpointRow:
     endpoint = repo.get_endpoint(session, endpoint_id)
     if endpoint is None:
         raise NotFound(f"no webhook endpoint {endpoint_id!r}")
@@ -101,7 +99,7 @@ def get_webhook(endpoint_id: EndpointId, session: IndexSession) -> repo.Endpoint
 @router.delete(
     "/webhooks/{endpoint_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(404, 503)
 )
-def delete_webhook(endpoint_id: EndpointId, session: IndexSession) -> Response:
+def delete_webhook(endpoint_id: VisibleEndpointId, session: IndexSession) -> Response:
     """Stop sending to it (pending retries stop at their next attempt); its delivery log stays."""
     if not repo.set_endpoint_status(session, endpoint_id, "deleted", "deleted through the API"):
         raise NotFound(f"no webhook endpoint {endpoint_id!r}")
@@ -111,7 +109,7 @@ def delete_webhook(endpoint_id: EndpointId, session: IndexSession) -> Response:
 @router.post(
     "/webhooks/{endpoint_id}/enable", response_model=repo.EndpointRow, responses=responses(404, 503)
 )
-def enable_webhook(endpoint_id: EndpointId, session: IndexSession) -> repo.EndpointRow:
+def enable_webhook(endpoint_id: VisibleEndpointId, session: IndexSession) -> repo.EndpointRow:
     """Send to it again after it was disabled (a 410 Gone answer disables an endpoint)."""
     if not repo.set_endpoint_status(session, endpoint_id, "active", None):
         raise NotFound(f"no webhook endpoint {endpoint_id!r}")
@@ -126,7 +124,7 @@ def enable_webhook(endpoint_id: EndpointId, session: IndexSession) -> repo.Endpo
     responses=responses(404, 503),
 )
 async def rotate_webhook_secret(
-    endpoint_id: EndpointId, request: Request, settings: AppSettings
+    endpoint_id: VisibleEndpointId, request: Request, settings: AppSettings
 ) -> SecretRotated:
     """A new secret, shown once; the old one also signs for SWEEPS_WEBHOOK_SECRET_GRACE_SECONDS
     (24 h by default), so receivers can switch without losing a message."""
@@ -142,7 +140,7 @@ async def rotate_webhook_secret(
     response_model=list[repo.DeliveryDetail],
     responses=responses(404, 503),
 )
-def list_deliveries(sweep_id: SweepId, session: IndexSession) -> list[repo.DeliveryDetail]:
+def list_deliveries(sweep_id: OwnedSweepId, session: IndexSession) -> list[repo.DeliveryDetail]:
     """Every delivery of the sweep's events, each with every attempt: status code, duration,
     the start of the response, the error."""
     deliveries = repo.list_deliveries(session, sweep_id)
@@ -158,7 +156,7 @@ def list_deliveries(sweep_id: SweepId, session: IndexSession) -> list[repo.Deliv
     responses=responses(404, 409, 503),
 )
 async def redeliver(
-    sweep_id: SweepId, delivery_id: DeliveryId, request: Request, gateway: Gateway
+    sweep_id: OwnedSweepId, delivery_id: DeliveryId, request: Request, gateway: Gateway
 ) -> RedeliveryStarted:
     """Send the delivery again: same webhook-id and body, a fresh timestamp and signature,
     with the usual retry schedule. The new attempts join its log."""
