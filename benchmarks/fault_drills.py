@@ -133,7 +133,7 @@ def wait_for_start(log: Path, sweep_id: str, count: int, timeout: float = 300) -
 def drill(stack: EmbeddedStack, kills: int, requests: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     budget = 2 * INTERVAL * (kills + 1) + 10 * requests + 10
-    api = httpx.Client(base_url=stack.api_url, timeout=30)
+    api = httpx.Client(base_url=stack.api_url, timeout=30, headers=stack.auth_headers())
     created = api.post("/sweeps", json=sweep(budget, seed))
     created.raise_for_status()
     sweep_id = created.json()["sweep_id"]
