@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHECKPOINT_EVERY = 20
 RUNG_0 = int(scaled(100, 400))
 RUNG_1 = int(scaled(200, 800))
+LONG_RUNG = int(scaled(400, 1000))  # outlasts a control poll at tiny-BERT speed (~35 steps/s)
 
 
 def sweep(name: str, **changes: Any) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def test_paused_and_resumed_sweep_ends_like_one_never_paused(drive: Driver) -> N
 def test_checkpoint_now_saves_within_seconds_keeps_training_and_resumes_exactly(
     drive: Driver, tmp_path: Path
 ) -> None:
-    budget = int(scaled(200, 1000))
+    budget = LONG_RUNG
     body = sweep(
         "checkpoint-now",
         training={"max_length": 48, "checkpoint_every_steps": 10_000, "keep_checkpoints": 5},
@@ -202,10 +203,12 @@ async def fine_tune_input(stack: EmbeddedStack, training_workflow: str) -> FineT
 def test_cancelled_trial_stops_is_never_promoted_and_frees_its_slot(drive: Driver) -> None:
     body = sweep(
         "cancel-a-trial",
+        # Long enough that the trial is still training when the cancel reaches it (a control
+        # poll every 3 s), however fast the machine is.
         ladder={
             "unit": "steps",
             "trials": 3,
-            "rungs": [{"budget": RUNG_0, "keep": 1}, {"budget": RUNG_1}],
+            "rungs": [{"budget": LONG_RUNG, "keep": 1}, {"budget": LONG_RUNG + 100}],
         },
     )
     sweep_id = drive.submit(body)
