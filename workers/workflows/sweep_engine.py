@@ -77,6 +77,9 @@ class SweepEngine:
         self._mirror_trials: set[int] = set(self._state.trials)
         self._mirror_sweep = True
         self._closing = False
+        # Set once running trials stop because the sweep is cancelled: the sweep's own event
+        # then covers them, not one trial.completed each.
+        self._cancelling = False
         # Webhook dispatches being started; awaited before the run ends (see _notify).
         self._webhook_retry = inp.webhook_retry or contract.DEFAULT_WEBHOOK_RETRY
         self._notifying: list[asyncio.Task[None]] = []
@@ -477,6 +480,7 @@ class SweepEngine:
                     )
                 except ChildWorkflowError as err:
                     if isinstance(err.cause, CancelledError):  # the sweep is being cancelled
+                        self._cancelling = True
                         self._update_trial(index, status=TrialStatus.CANCELLED)
                         return
                     self._update_trial(index, status=TrialStatus.FAILED, error=_root_message(err))
@@ -595,6 +599,7 @@ class SweepEngine:
             after.status in FINAL_TRIAL_STATUSES
             and before.status not in FINAL_TRIAL_STATUSES
             and self._status == SweepStatus.RUNNING  # the sweep's own event covers its end
+            and not self._cancelling
             and self._wants("trial.completed")
         ):
             event = webhook_events.trial_event(workflow.info().workflow_id, self._request, after)
