@@ -112,6 +112,10 @@ class Driver:
         return self.result(sweep_id)
 
 
+def training_log(stack: EmbeddedStack) -> str:
+    return (stack.log_dir / "training.log").read_text()
+
+
 def training_workflow_id(sweep_id: str, trial_id: str, rung: int, attempt: int = 0) -> str:
     return f"{sweep_id}.{trial_id}.r{rung}.{attempt}.train"
 

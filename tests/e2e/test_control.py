@@ -22,6 +22,7 @@ from tests.e2e.drills import (
     embedded_stack,
     leaderboard_of,
     scaled,
+    training_log,
     training_workflow_id,
     wait_for_checkpoint,
 )
@@ -61,16 +62,6 @@ def sweep(name: str, **changes: Any) -> dict[str, Any]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     with embedded_stack(tmp_path_factory.mktemp("control")) as running:
         yield running
-
-
-@pytest.fixture
-def drive(stack: EmbeddedStack) -> Iterator[Driver]:
-    with Driver(stack) as driver:
-        yield driver
-
-
-def training_log(stack: EmbeddedStack) -> str:
-    return (stack.log_dir / "training.log").read_text()
 
 
 def pause_and_check(drive: Driver, sweep_id: str) -> None:

@@ -32,6 +32,7 @@ from tests.e2e.drills import (
     Driver,
     embedded_stack,
     scaled,
+    training_log,
     training_workflow_id,
     wait_for_checkpoint,
 )
@@ -64,16 +65,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     data_dir = tmp_path_factory.mktemp("faults")
     with embedded_stack(data_dir, training_heartbeat_timeout_seconds=10) as running:
         yield running
-
-
-@pytest.fixture
-def drive(stack: EmbeddedStack) -> Iterator[Driver]:
-    with Driver(stack) as driver:
-        yield driver
-
-
-def training_log(stack: EmbeddedStack) -> str:
-    return (stack.log_dir / "training.log").read_text()
 
 
 def run_with_kills(drive: Driver, body: dict[str, Any], kill: tuple[str, ...]) -> dict[str, Any]:
