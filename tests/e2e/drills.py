@@ -81,7 +81,7 @@ class Driver:
         sweep_id: str,
         ready: Callable[[dict[str, Any]], bool],
         what: str,
-        timeout: float = 300,
+        timeout: float = scaled(300, 900),
     ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         view: dict[str, Any] = {}
@@ -93,7 +93,7 @@ class Driver:
             time.sleep(0.5)
         raise AssertionError(f"timed out waiting for {what}; last view: {view}")
 
-    def wait_until_ended(self, sweep_id: str, timeout: float = 300) -> dict[str, Any]:
+    def wait_until_ended(self, sweep_id: str, timeout: float = scaled(300, 900)) -> dict[str, Any]:
         return self.wait_for(
             sweep_id, lambda v: v["status"] not in ACTIVE, "the sweep to end", timeout
         )
@@ -104,7 +104,7 @@ class Driver:
         body: dict[str, Any] = answer.json()
         return body
 
-    def run(self, body: dict[str, Any], timeout: float = 300) -> dict[str, Any]:
+    def run(self, body: dict[str, Any], timeout: float = scaled(300, 900)) -> dict[str, Any]:
         """Submit, wait until it ends, return the final result (asserting it completed)."""
         sweep_id = self.submit(body)
         view = self.wait_until_ended(sweep_id, timeout)
