@@ -224,8 +224,12 @@ class FakeWebhooks:
             self.finish_webhook_delivery,
         ]
 
+    def of(self, sweep_id: str) -> list[WebhookEvent]:
+        """This sweep's events (a dispatch left over from an earlier test may land here too)."""
+        return [e for key, e in self.events if key.startswith(f"{sweep_id}/")]
+
     def types(self, sweep_id: str) -> list[str]:
-        return [e.type for key, e in self.events if key.startswith(f"{sweep_id}/")]
+        return [e.type for e in self.of(sweep_id)]
 
 
 def _heartbeat_checkpoint(details: object) -> CheckpointInfo:

@@ -147,7 +147,7 @@ async def test_cancelled_sweep_sends_sweep_cancelled(env: WorkflowEnvironment) -
         await dispatch_reports(env, f"{sweep_id}.webhooks.sweep")
     # The sweep's own event, not one per trial cancelled with it.
     assert hooks.types(sweep_id) == ["sweep.cancelled"]
-    data = hooks.events[0][1].data
+    data = hooks.of(sweep_id)[0].data
     assert isinstance(data, SweepEventData)
     assert data.status == SweepStatus.CANCELLED and data.counts.cancelled == 3
 
