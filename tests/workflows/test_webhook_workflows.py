@@ -50,7 +50,7 @@ async def test_completed_sweep_sends_one_sweep_completed(env: WorkflowEnvironmen
     assert result.status == SweepStatus.COMPLETED
     assert hooks.types(sweep_id) == ["sweep.completed"]  # nobody asked for progress events
     assert [r.state for r in reports] == ["delivered"]
-    ((_, event),) = hooks.events
+    (event,) = hooks.of(sweep_id)
     data = event.data
     assert isinstance(data, SweepEventData)
     assert data.sweep_id == sweep_id and data.name == "wf-hooks"
@@ -91,10 +91,10 @@ async def test_progress_events_only_when_someone_subscribes(env: WorkflowEnviron
     # Every trial ends once (6 pruned, the winner completed) and says so once.
     assert types.count("trial.completed") == len(result.trials) == 7
     assert types.count("sweep.completed") == 1 and types[-1] == "sweep.completed"
-    trial_events = [e.data for _, e in hooks.events if isinstance(e.data, TrialEventData)]
+    trial_events = [e.data for e in hooks.of(sweep_id) if isinstance(e.data, TrialEventData)]
     assert {d.trial.trial_id for d in trial_events} == {t.trial_id for t in result.trials}
     assert all(d.trial.status in (TrialStatus.PRUNED, TrialStatus.COMPLETED) for d in trial_events)
-    rung_events = [e.data for _, e in hooks.events if isinstance(e.data, RungEventData)]
+    rung_events = [e.data for e in hooks.of(sweep_id) if isinstance(e.data, RungEventData)]
     assert [d.rung for d in rung_events] == [0, 1, 2]
     assert [d.survivors for d in rung_events] == [r.survivors for r in result.rungs]
 
@@ -117,7 +117,7 @@ async def test_failed_sweep_sends_sweep_failed(env: WorkflowEnvironment) -> None
                 task_queue=contract.ORCHESTRATION_TASK_QUEUE,
             )
         await dispatch_reports(env, f"{sweep_id}.webhooks.sweep")
-    ((_, event),) = hooks.events
+    (event,) = hooks.of(sweep_id)
     assert event.type == "sweep.failed"
     assert isinstance(event.data, SweepEventData)
     assert event.data.status == SweepStatus.FAILED
