@@ -30,6 +30,23 @@ def scaled(reduced: float, full: float) -> float:
     return full if FULL else reduced
 
 
+CHECKPOINT_EVERY = 20
+
+
+def tiny_sweep(name: str, train_samples: int, eval_samples: int, **fields: Any) -> dict[str, Any]:
+    """A sweep of the tiny BERT on the bundled tweets, one learning rate searched; ``fields``
+    (ladder, training, concurrency, seed, ...) complete or replace the request's fields."""
+    samples = {"max_train_samples": train_samples, "max_eval_samples": eval_samples}
+    return {
+        "name": name,
+        "model": {"source": "tiny-bert"},
+        "dataset": {"source": "tweet-sentiment", **samples},
+        "space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}},
+        "training": {"max_length": 48, "checkpoint_every_steps": CHECKPOINT_EVERY},
+        **fields,
+    }
+
+
 @contextmanager
 def embedded_stack(data_dir: Path, **settings: Any) -> Iterator[EmbeddedStack]:
     stack = EmbeddedStack(

@@ -18,10 +18,12 @@ from app.embedded import EmbeddedStack
 from app.temporal import contract
 from app.temporal.client import connect
 from tests.e2e.drills import (
+    CHECKPOINT_EVERY,
     Driver,
     embedded_stack,
     leaderboard_of,
     scaled,
+    tiny_sweep,
     training_log,
     training_workflow_id,
     wait_for_checkpoint,
@@ -29,18 +31,13 @@ from tests.e2e.drills import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHECKPOINT_EVERY = 20
 RUNG_0 = int(scaled(100, 400))
 RUNG_1 = int(scaled(200, 800))
 LONG_RUNG = int(scaled(400, 1000))  # outlasts a control poll at tiny-BERT speed (~35 steps/s)
 
 
 def sweep(name: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": name,
-        "model": {"source": "tiny-bert"},
-        "dataset": {"source": "tweet-sentiment", "max_train_samples": 640, "max_eval_samples": 160},
-        "space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}},
+    fields: dict[str, Any] = {
         "training": {
             "max_length": 48,
             "checkpoint_every_steps": CHECKPOINT_EVERY,
@@ -54,8 +51,7 @@ def sweep(name: str, **changes: Any) -> dict[str, Any]:
         "max_concurrency": 2,
         "seed": 7,
     }
-    body.update(changes)
-    return body
+    return tiny_sweep(name, 640, 160, **(fields | changes))
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,11 @@ from app.embedded import EmbeddedStack, free_port
 from app.temporal import contract
 from app.temporal.client import connect
 from tests.e2e.drills import (
+    CHECKPOINT_EVERY,
     Driver,
     embedded_stack,
     scaled,
+    tiny_sweep,
     training_log,
     training_workflow_id,
     wait_for_checkpoint,
@@ -40,23 +42,16 @@ from tests.e2e.postgres_cluster import PostgresCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHECKPOINT_EVERY = 20
 BUDGET = int(scaled(140, 600))
 
 
 def sweep(name: str, trials: int = 1, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "name": name,
-        "model": {"source": "tiny-bert"},
-        "dataset": {"source": "tweet-sentiment", "max_train_samples": 800, "max_eval_samples": 200},
-        "space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}},
-        "training": {"max_length": 48, "checkpoint_every_steps": CHECKPOINT_EVERY},
+    fields: dict[str, Any] = {
         "ladder": {"unit": "steps", "trials": trials, "rungs": [{"budget": BUDGET}]},
         "max_concurrency": 1,
         "seed": 11,
     }
-    body.update(changes)
-    return body
+    return tiny_sweep(name, 800, 200, **(fields | changes))
 
 
 @pytest.fixture(scope="module")

@@ -196,7 +196,7 @@ class _FineTuneSession:
         self._start_step: int | None = None
         self._training = threading.Event()
         self._control_query: concurrent.futures.Future[TrialControl | None] | None = None
-        self._calls: list[concurrent.futures.Future[Any]] = []
+        self._reports: list[concurrent.futures.Future[Any]] = []
 
     def last_details(self) -> tuple[Any, ...]:
         return self._details
@@ -237,7 +237,9 @@ class _FineTuneSession:
             handle = client.get_workflow_handle(self.inp.training_workflow_id)
             await handle.signal(contract.REPORT_CHECKPOINT_SIGNAL, info)
 
-        self._track(self.owner.start_workflow_call("report_checkpoint", signal))
+        report = self.owner.start_workflow_call("report_checkpoint", signal)
+        if report is not None:
+            self._reports = [r for r in self._reports if not r.done()] + [report]
 
     def poll_control(self) -> TrialControl:
         """The sweep's latest answer to the control query. A new query starts once the last
@@ -254,7 +256,6 @@ class _FineTuneSession:
         fresh = self._control_query is None
         if fresh:
             self._control_query = self.owner.start_workflow_call("trial_control", query)
-            self._track(self._control_query)
         pending = self._control_query
         # Only a fresh query is waited for: one still unanswered from an earlier poll (the
         # sweep's worker is away) must not slow every step down.
@@ -266,14 +267,12 @@ class _FineTuneSession:
                 self._control_query = None
         return self.control
 
-    def _track(self, call: concurrent.futures.Future[Any] | None) -> None:
-        self._calls = [c for c in self._calls if not c.done()]
-        if call is not None:
-            self._calls.append(call)
-
     def drain(self, timeout: float) -> None:
-        """Let the last checkpoint reports reach the server before the attempt ends."""
-        concurrent.futures.wait(self._calls, timeout=timeout)
+        """Let the last checkpoint reports reach the server before the attempt ends; a control
+        query still in flight is of no use any more."""
+        if self._control_query is not None:
+            self._control_query.cancel()
+        concurrent.futures.wait(self._reports, timeout=timeout)
 
     def interrupt(self) -> StopRequest | None:
         if activity.is_cancelled():

@@ -70,7 +70,8 @@ class TrialCallback(TrainerCallback):
         control: TrainerControl,
         **kwargs: Any,
     ) -> TrainerControl:
-        log_debug(step_log, "train.step", **self.log_fields, step=state.global_step)
+        if step_log.isEnabledFor(logging.DEBUG):  # off by default: nothing built per step
+            log_debug(step_log, "train.step", **self.log_fields, step=state.global_step)
         reason = self._save_reason(state.global_step, control)
         if reason is not None:
             control.should_save = True

@@ -99,8 +99,7 @@ class SweepEngine:
         state = self._state
         index = _index_of(trial_id)
         stop: str = "none"
-        trial = state.trials.get(index)
-        if index in state.cancelled_trials or (trial and trial.status == TrialStatus.CANCELLED):
+        if index in state.cancelled_trials:
             stop = "cancel"
         elif state.paused:
             stop = "pause"
