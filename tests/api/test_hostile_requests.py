@@ -6,6 +6,7 @@ started" is checked by asking Temporal for workflows started during each request
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -215,4 +216,11 @@ async def test_the_no_workflow_check_sees_a_started_sweep(
     before = datetime.now(UTC)
     answer = await api.post("/sweeps", json=sweep_body())
     assert answer.status_code == 201, answer.text
-    assert answer.json()["sweep_id"] in await started_since(env, before)
+    # Visibility (the listing) is eventually consistent: give it the moment it may need.
+    sweep_id, listed = answer.json()["sweep_id"], []
+    for _ in range(50):
+        listed = await started_since(env, before)
+        if sweep_id in listed:
+            break
+        await asyncio.sleep(0.2)
+    assert sweep_id in listed

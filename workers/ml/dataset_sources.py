@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the dev group
+import pandas as pd
 from datasets import Dataset, DatasetDict, load_dataset
 
 from app.domain import DatasetSpec
