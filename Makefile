@@ -42,7 +42,7 @@ format: install
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: lint
-	@$(UV) run pytest $(ARGS); rc=$$?; \
+	@$(UV) run pytest --durations=15 $(ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: install
