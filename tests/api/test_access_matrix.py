@@ -161,6 +161,7 @@ CASES = [
     Case("GET", "/me", "any", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}", "sweep", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}/result", "sweep", _ok(200)),
+    Case("GET", "/sweeps/{sweep_id}/events", "sweep", _ok(200)),  # ended: the stream ends
     Case("GET", "/sweeps/{sweep_id}/leaderboard", "sweep", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}/trials", "sweep", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}/trials/{trial_id}", "sweep", _ok(200)),
