@@ -161,7 +161,6 @@ CASES = [
     Case("GET", "/me", "any", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}", "sweep", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}/result", "sweep", _ok(200)),
-    Case("GET", "/sweeps/{sweep_id}/events", "sweep", _ok(200)),  # ended: the stream ends
     Case("GET", "/sweeps/{sweep_id}/leaderboard", "sweep", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}/trials", "sweep", _ok(200)),
     Case("GET", "/sweeps/{sweep_id}/trials/{trial_id}", "sweep", _ok(200)),
@@ -186,6 +185,8 @@ CASES = [
     Case("POST", "/tokens", "admin", _ok(201), lambda w: {"name": "made-by-test"}),
     Case("GET", "/tokens", "admin", _ok(200)),
     Case("DELETE", "/tokens/{token_id}", "admin", _ok(204)),
+    # Last: the running sweeps above must still run when their control cases come.
+    Case("GET", "/sweeps/{sweep_id}/events", "sweep", _ok(200)),  # ended: the stream ends
 ]
 
 
