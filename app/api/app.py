@@ -18,7 +18,7 @@ from app.api.body_guard import BodyGuard
 from app.api.errors import install_error_handlers
 from app.api.gateway import SweepGateway
 from app.api.openapi_docs import document_access_answers
-from app.api.routes import control, health, results, sweeps, tokens, webhooks
+from app.api.routes import control, events, health, results, sweeps, tokens, webhooks
 from app.api.webhook_registry import WebhookRegistry
 from app.auth.rate_limit import RateLimiter
 from app.db import IndexUnavailable, make_engine, ping
@@ -31,8 +31,9 @@ from app.webhooks.wiring import address_policy, secrets_box
 DESCRIPTION = """
 Durable hyperparameter sweeps for fine-tuning transformer classifiers.
 
-Submit a `SweepRequest` to `POST /sweeps`; follow it with `GET /sweeps/{id}`, rank its trials
-with `GET /sweeps/{id}/leaderboard`, and steer it with the control endpoints.
+Submit a `SweepRequest` to `POST /sweeps`; follow it with `GET /sweeps/{id}` (or live, as
+Server-Sent Events, with `GET /sweeps/{id}/events`), rank its trials with
+`GET /sweeps/{id}/leaderboard`, and steer it with the control endpoints.
 
 Every call but `/healthz`, `/readyz` and these docs needs `Authorization: Bearer <token>`
 (`sweeps token create --name <you>`). A sweep belongs to the principal whose token made it;
@@ -81,7 +82,15 @@ def create_app(
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     # Everything else needs a token: declared here once, so no route can forget it.
-    for router in (sweeps.router, results.router, control.router, webhooks.router, tokens.router):
+    protected = (
+        sweeps.router,
+        events.router,
+        results.router,
+        control.router,
+        webhooks.router,
+        tokens.router,
+    )
+    for router in protected:
         document_access_answers(router, protected=True)
         app.include_router(router, dependencies=[Depends(authenticate)])
     return app

@@ -222,5 +222,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: ERROR_RESPONSES[code] for code in codes}
+# Other routes' ``model`` entries put ErrorBody in the schema's components.
+_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def error_response(code: int, *, stream: bool = False) -> dict[str, Any]:
+    """The documented answer ``code``. FastAPI files a ``model`` under the route's own media
+    type; a streaming route's errors are JSON all the same, so they say it explicitly."""
+    entry = ERROR_RESPONSES[code]
+    if not stream:
+        return entry
+    return {**{k: v for k, v in entry.items() if k != "model"}, "content": _ERROR_JSON}
+
+
+def responses(*codes: int, stream: bool = False) -> dict[int | str, dict[str, Any]]:
+    return {code: error_response(code, stream=stream) for code in codes}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from temporalio.client import (
@@ -19,11 +21,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.api.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from app.domain import SweepRequest, SweepResult
+from app.domain.events import SweepEventPage
 from app.domain.jobs import ControlAck, SweepWorkflowInput
 from app.domain.webhooks import WebhookDispatchInput
 from app.settings import Settings
 from app.temporal import contract
-from app.temporal.sweep_state import sweep_state
+from app.temporal.sweep_state import sweep_events, sweep_state
 
 REQUEST_HASH_MEMO = "request_sha256"
 
@@ -129,20 +132,13 @@ class SweepGateway:
         return dispatch_id
 
     async def progress(self, sweep_id: str) -> SweepResult:
-        handle = self._handle(sweep_id)
-        try:
-            result = await sweep_state(handle)
-        except WorkflowQueryFailedError:
-            # Not a sweep workflow (no such query), or a workflow that never started to run.
-            raise NotFound(f"no sweep {sweep_id!r}") from None
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.FAILED_PRECONDITION:
-                # Closed (terminated) before any worker ran it: it never was a sweep.
-                raise NotFound(f"no sweep {sweep_id!r}") from None
-            raise _translate(exc, sweep_id) from None
-        except RuntimeError as exc:
-            raise _translate(exc, sweep_id) from None
-        return result
+        with _reading(sweep_id):
+            return await sweep_state(self._handle(sweep_id))
+
+    async def events(self, sweep_id: str, after: int) -> SweepEventPage:
+        """The sweep's journal after event ``after`` (see app.temporal.sweep_state)."""
+        with _reading(sweep_id):
+            return await sweep_events(self._handle(sweep_id), after)
 
     async def control(self, sweep_id: str, update: str, *args: str | None) -> ControlAck:
         handle = self._handle(sweep_id)
@@ -192,6 +188,23 @@ class SweepGateway:
 
     def _handle(self, sweep_id: str) -> WorkflowHandle[object, SweepResult]:
         return self._client.get_workflow_handle(sweep_id, result_type=SweepResult)
+
+
+@contextmanager
+def _reading(sweep_id: str) -> Iterator[None]:
+    """Errors of a query to a sweep, as the API's."""
+    try:
+        yield
+    except WorkflowQueryFailedError:
+        # Not a sweep workflow (no such query), or a workflow that never started to run.
+        raise NotFound(f"no sweep {sweep_id!r}") from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+            # Closed (terminated) before any worker ran it: it never was a sweep.
+            raise NotFound(f"no sweep {sweep_id!r}") from None
+        raise _translate(exc, sweep_id) from None
+    except RuntimeError as exc:
+        raise _translate(exc, sweep_id) from None
 
 
 def _translate(exc: Exception, sweep_id: str) -> Exception:

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from app.api.auth import SAFE_METHODS, authenticate, owned_sweep, require_admin, visible_endpoint
-from app.api.errors import ERROR_RESPONSES
+from app.api.errors import error_response
 
 
 def document_access_answers(router: APIRouter, *, protected: bool) -> None:
@@ -39,8 +40,17 @@ def document_access_answers(router: APIRouter, *, protected: bool) -> None:
             codes.append(403)
         if owned_sweep in calls or visible_endpoint in calls:
             codes.append(404)
+        stream = _media_type(route) != "application/json"
         for code in codes:
-            route.responses.setdefault(code, ERROR_RESPONSES[code])
+            route.responses.setdefault(code, error_response(code, stream=stream))
+
+
+def _media_type(route: APIRoute) -> str | None:
+    response_class = route.response_class
+    if isinstance(response_class, DefaultPlaceholder):
+        response_class = response_class.value
+    media_type: str | None = getattr(response_class, "media_type", None)
+    return media_type
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:

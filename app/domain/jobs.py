@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.domain.events import SweepEvent
 from app.domain.request import (
     BudgetUnit,
     DatasetSpec,
@@ -190,6 +191,9 @@ class SweepWorkflowInput(BaseModel):
     webhook_retry: WebhookRetrySchedule | None = Field(
         default=None, description="Webhook delivery retries; None: the contract's default."
     )
+    event_journal_size: int | None = Field(
+        default=None, ge=1, description="Events the journal keeps; None: the contract's default."
+    )
 
 
 class SweepState(BaseModel):
@@ -211,9 +215,21 @@ class SweepState(BaseModel):
         description="trial.completed / rung.completed if some endpoint wants them; "
         "None until looked up (once per sweep, carried over continue-as-new).",
     )
+    events: list[SweepEvent] = Field(
+        default_factory=list, description="The journal's newest events, oldest first."
+    )
+    next_event_id: int = Field(default=1, ge=1, description="The id the next event gets.")
 
 
 SweepWorkflowInput.model_rebuild()
+
+
+class CheckpointSaved(BaseModel):
+    """A training activity's report to its sweep: a complete checkpoint was saved."""
+
+    trial_id: str
+    rung: int = Field(ge=0)
+    checkpoint: CheckpointInfo
 
 
 class ControlAck(BaseModel):

@@ -44,6 +44,8 @@ WEBHOOKS_PATCH = "webhooks-v1"
 
 # Signals and queries.
 REPORT_CHECKPOINT_SIGNAL = "report_checkpoint"  # training activity -> its training workflow
+# Training activity -> sweep workflow (arg: CheckpointSaved): journalled as checkpoint.saved.
+CHECKPOINT_SAVED_SIGNAL = "checkpoint_saved"
 LATEST_CHECKPOINT_QUERY = "latest_checkpoint"  # on CheckpointedBertTrainingWorkflow
 TRIAL_CONTROL_QUERY = "trial_control"  # training activity -> sweep workflow (arg: trial id)
 PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
@@ -51,6 +53,13 @@ PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
 # the sweep; `sweeps reindex` restores the index's sweep_owners table from it).
 OWNER_MEMO = "owner"
 REQUEST_QUERY = "request"  # on the sweep workflows: the SweepRequest (for reindexing)
+# On the sweep workflows (arg: after, an event id): SweepEventPage of the journal's newer events.
+EVENTS_QUERY = "events"
+# The journal keeps the newest events only, so that the state carried over continue-as-new
+# stays far below payload limits (an event is about 400 bytes at most: 80 KB in all);
+# SweepWorkflowInput may set fewer.
+EVENT_JOURNAL_SIZE = 200
+EVENTS_PAGE_LIMIT = 200  # events in one answer to the events query
 SWEEP_WORKFLOW_TYPES = (LADDER_SWEEP_WORKFLOW, SWEEP_WORKFLOW)
 
 # Control updates on the sweep workflows (the caller learns whether they took effect).

@@ -185,6 +185,8 @@ CASES = [
     Case("POST", "/tokens", "admin", _ok(201), lambda w: {"name": "made-by-test"}),
     Case("GET", "/tokens", "admin", _ok(200)),
     Case("DELETE", "/tokens/{token_id}", "admin", _ok(204)),
+    # Last: the running sweeps above must still run when their control cases come.
+    Case("GET", "/sweeps/{sweep_id}/events", "sweep", _ok(200)),  # ended: the stream ends
 ]
 
 

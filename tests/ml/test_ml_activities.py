@@ -126,14 +126,20 @@ def test_fine_tune_heartbeats_reports_checkpoints_and_polls_control(
     outcome = env.run(activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001))
 
     assert outcome.global_step == 12
-    reports = [arg for _, _, arg in client.signals]
+    reports = [arg for _, name, arg in client.signals if name == contract.REPORT_CHECKPOINT_SIGNAL]
+    saved = [arg for _, name, arg in client.signals if name == contract.CHECKPOINT_SAVED_SIGNAL]
     assert {(wf, name) for wf, name, _ in client.signals} == {
-        (TRAINING_WORKFLOW_ID, contract.REPORT_CHECKPOINT_SIGNAL)
+        (TRAINING_WORKFLOW_ID, contract.REPORT_CHECKPOINT_SIGNAL),
+        (job.sweep_workflow_id, contract.CHECKPOINT_SAVED_SIGNAL),
     }
     assert [(c.step, c.reason) for c in reports] == [
         (5, "interval"),
         (10, "interval"),
         (12, "rung_end"),
+    ]
+    # The sweep hears of each one too, for its event journal.
+    assert [(s.trial_id, s.rung, s.checkpoint) for s in saved] == [
+        (job.trial_id, job.rung, c) for c in reports
     ]
     assert client.queries
     assert set(client.queries) == {(job.sweep_workflow_id, contract.TRIAL_CONTROL_QUERY, "t0003")}

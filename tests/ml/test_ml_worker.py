@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from app.domain import CheckpointInfo, FineTuneInput, TrainOutcome, TrialControl
+from app.domain.jobs import CheckpointSaved
 from app.temporal import contract
 from workers.activities.training import TrainingActivities
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.slow
 class ProbeResult(BaseModel):
     outcome: TrainOutcome
     reports: list[CheckpointInfo]
+    saved: list[CheckpointSaved]
     control_queries: int
 
 
@@ -41,11 +43,16 @@ class ProbeWorkflow:
 
     def __init__(self) -> None:
         self.reports: list[CheckpointInfo] = []
+        self.saved: list[CheckpointSaved] = []
         self.queries = 0
 
     @workflow.signal(name=contract.REPORT_CHECKPOINT_SIGNAL)
     def report_checkpoint(self, info: CheckpointInfo) -> None:
         self.reports.append(info)
+
+    @workflow.signal(name=contract.CHECKPOINT_SAVED_SIGNAL)
+    def checkpoint_saved(self, report: CheckpointSaved) -> None:
+        self.saved.append(report)
 
     @workflow.query(name=contract.TRIAL_CONTROL_QUERY)
     def trial_control(self, trial_id: str) -> TrialControl:
@@ -63,7 +70,9 @@ class ProbeWorkflow:
             start_to_close_timeout=timedelta(minutes=5),
             heartbeat_timeout=contract.FINE_TUNE_HEARTBEAT,
         )
-        return ProbeResult(outcome=outcome, reports=self.reports, control_queries=self.queries)
+        return ProbeResult(
+            outcome=outcome, reports=self.reports, saved=self.saved, control_queries=self.queries
+        )
 
 
 async def test_fine_tune_on_a_real_worker(tmp_path: Path, make_job: JobFactory) -> None:
@@ -92,4 +101,5 @@ async def test_fine_tune_on_a_real_worker(tmp_path: Path, make_job: JobFactory) 
     reasons = [(c.step, c.reason) for c in result.reports]
     assert reasons[-1] == (12, "rung_end")
     assert "requested" in {reason for _, reason in reasons}
+    assert {s.checkpoint for s in result.saved} == set(result.reports)  # the sweep's copy
     assert result.control_queries > 1

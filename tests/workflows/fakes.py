@@ -27,7 +27,7 @@ from app.domain import (
     TrialMetrics,
     TrialResult,
 )
-from app.domain.jobs import MirrorInput
+from app.domain.jobs import CheckpointSaved, MirrorInput
 from app.domain.webhooks import (
     DeliverInput,
     DeliveryReport,
@@ -97,11 +97,7 @@ class FakeTraining:
             target = int(job.budget)
             if job.trial_id in self.crash_first_attempt_of and info.attempt == 1:
                 half = self._checkpoint(inp, (start + target) // 2, "interval")
-                await (
-                    activity.client()
-                    .get_workflow_handle(inp.training_workflow_id)
-                    .signal(contract.REPORT_CHECKPOINT_SIGNAL, half)
-                )
+                await _report_checkpoint(inp, half)
                 activity.heartbeat(half)
                 raise RuntimeError("worker lost mid-trial")
             stop = await self._train_or_stop(inp)
@@ -230,6 +226,18 @@ class FakeWebhooks:
 
     def types(self, sweep_id: str) -> list[str]:
         return [e.type for e in self.of(sweep_id)]
+
+
+async def _report_checkpoint(inp: FineTuneInput, checkpoint: CheckpointInfo) -> None:
+    """As the real activity does: to the training workflow and to the sweep's journal."""
+    client = activity.client()
+    saved = CheckpointSaved(trial_id=inp.job.trial_id, rung=inp.job.rung, checkpoint=checkpoint)
+    await client.get_workflow_handle(inp.training_workflow_id).signal(
+        contract.REPORT_CHECKPOINT_SIGNAL, checkpoint
+    )
+    await client.get_workflow_handle(inp.job.sweep_workflow_id).signal(
+        contract.CHECKPOINT_SAVED_SIGNAL, saved
+    )
 
 
 def _heartbeat_checkpoint(details: object) -> CheckpointInfo:

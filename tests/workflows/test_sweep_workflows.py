@@ -16,8 +16,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
-from app.domain.jobs import ControlAck, SweepWorkflowInput
+from app.domain import CheckpointInfo, SweepRequest, SweepResult, SweepStatus, TrialStatus
+from app.domain.events import SweepEvent, SweepEventPage
+from app.domain.jobs import CheckpointSaved, ControlAck, SweepWorkflowInput
 from app.temporal import contract
 from tests.workflows.fakes import FakeTraining, workers
 
@@ -113,6 +114,93 @@ async def test_ladder_sweep_promotes_top_k_from_checkpoints(env: WorkflowEnviron
         (HISTORIES / f"{sweep_id}.json").write_text(history.to_json())
 
 
+async def events_page(env: WorkflowEnvironment, sweep_id: str, after: int = 0) -> SweepEventPage:
+    handle = env.client.get_workflow_handle(sweep_id)
+    return await handle.query(contract.EVENTS_QUERY, after, result_type=SweepEventPage)
+
+
+async def journal(env: WorkflowEnvironment, sweep_id: str) -> list[SweepEvent]:
+    """Every retained event, page by page."""
+    events: list[SweepEvent] = []
+    while True:
+        page = await events_page(env, sweep_id, events[-1].id if events else 0)
+        events += page.events
+        if not page.events:
+            return events
+
+
+def of_type(events: list[SweepEvent], kind: str) -> list[SweepEvent]:
+    return [e for e in events if e.type == kind]
+
+
+async def test_journal_tells_the_sweep_in_order(env: WorkflowEnvironment) -> None:
+    request = make_request()
+    async with workers(env, FakeTraining()):
+        sweep_id, result = await run_sweep(env, request)
+        events = await journal(env, sweep_id)
+        later = await events_page(env, sweep_id, after=20)
+
+    assert [e.id for e in events] == list(range(1, len(events) + 1))
+    assert {e.sweep_id for e in events} == {sweep_id}
+    runs = [(t, r.rung) for r in result.rungs for t in r.trial_ids]
+    started = [(e.trial_id, e.rung) for e in of_type(events, "trial.started")]
+    finished = [(e.trial_id, e.rung) for e in of_type(events, "trial.finished")]
+    assert sorted(started) == sorted(finished) == sorted(runs)  # one of each per run
+    position = {(e.type, e.trial_id, e.rung): i for i, e in enumerate(events)}
+    for trial_id, rung in runs:
+        assert (
+            position["trial.started", trial_id, rung] < position["trial.finished", trial_id, rung]
+        )
+    by_id = {t.trial_id: t for t in result.trials}
+    for event in of_type(events, "trial.started"):
+        assert event.trial_id is not None and event.rung is not None
+        trial = by_id[event.trial_id]
+        assert event.budget == request.ladder.rungs[event.rung].budget
+        assert event.params == trial.params
+        # A promoted trial continues from its last rung's checkpoint; a new one from scratch.
+        previous = [r.global_step for r in trial.rungs if r.rung == event.rung - 1]
+        assert event.step == (previous[0] if previous else 0)
+    for event in of_type(events, "trial.finished"):
+        assert event.trial_id is not None
+        (rung_result,) = [r for r in by_id[event.trial_id].rungs if r.rung == event.rung]
+        assert event.status == "rung_done" and event.metrics == rung_result.metrics
+        assert event.objective_value == rung_result.objective_value
+
+    rung_events = of_type(events, "rung.completed")
+    assert [e.rung for e in rung_events] == [0, 1, 2]
+    for event, summary in zip(rung_events, result.rungs, strict=True):
+        winners = summary.survivors or summary.trial_ids  # the last rung's: the winner
+        assert event.survivors == winners and event.budget == summary.budget
+        assert sorted([*event.survivors, *(event.pruned or [])]) == sorted(summary.trial_ids)
+        assert event.best_trial_id == winners[0]
+    assert of_type(events, "checkpoint.saved") == []  # this fake reports none
+
+    end = events[-1]
+    assert of_type(events, "sweep.ended") == [end]
+    assert result.best is not None
+    assert (end.status, end.best_trial_id, end.best_value, end.error) == (
+        "completed",
+        result.best.trial_id,
+        result.best.objective_value,
+        None,
+    )
+    assert [e.id for e in later.events] == list(range(21, len(events) + 1))
+    assert (later.first_id, later.next_id, later.ended) == (1, len(events) + 1, True)
+
+
+async def test_journal_keeps_only_the_newest_events(env: WorkflowEnvironment) -> None:
+    request = make_request(ladder={"unit": "steps", "trials": 3, "rungs": [{"budget": 10}]})
+    async with workers(env, FakeTraining()):
+        sweep_id, _ = await run_sweep(env, request, event_journal_size=5)
+        page = await events_page(env, sweep_id)
+        newest = await events_page(env, sweep_id, after=7)
+    # 3 started, 3 finished, rung.completed, sweep.ended: the newest 5 of 8 are kept.
+    assert [e.id for e in page.events] == [4, 5, 6, 7, 8]
+    assert (page.first_id, page.next_id, page.ended) == (4, 9, True)
+    assert [e.type for e in page.events[-2:]] == ["rung.completed", "sweep.ended"]
+    assert newest.events == page.events[-1:]
+
+
 async def test_same_seed_same_sweep(env: WorkflowEnvironment) -> None:
     results = []
     for _ in range(2):
@@ -142,9 +230,21 @@ async def test_continue_as_new_at_rung_boundaries_changes_nothing(
         _, straight = await run_sweep(env, make_request())
         sweep_id, chained = await run_sweep(env, make_request(), continue_as_new_after_events=1)
         runs = await chain_length(env, sweep_id)
+        chained_events = await journal(env, sweep_id)
+        straight_events = await journal(env, straight.sweep_id)
     assert runs == 3  # one run per rung: two continue-as-new hops
     assert outcome(chained) == outcome(straight)
     assert chained.status == SweepStatus.COMPLETED
+    # The journal went over with the state: the same events, ids contiguous across the runs.
+    assert [e.id for e in chained_events] == list(range(1, len(chained_events) + 1))
+    # (Concurrent trials may finish in another order: compare what was said, not when.)
+    assert sorted(map(told, chained_events)) == sorted(map(told, straight_events))
+    assert told(chained_events[-1]) == told(straight_events[-1])
+
+
+def told(event: SweepEvent) -> str:
+    """What an event says, without its place, time and sweep."""
+    return event.model_dump_json(exclude={"id", "at", "sweep_id", "checkpoint"})
 
 
 def outcome(result: SweepResult) -> list[tuple[Any, ...]]:
@@ -185,11 +285,17 @@ async def test_retried_training_resumes_from_reported_checkpoint(env: WorkflowEn
         latest = await env.client.get_workflow_handle(training_id).query(
             contract.LATEST_CHECKPOINT_QUERY
         )
+        events = await journal(env, sweep_id)
     assert result.status == SweepStatus.COMPLETED
     assert [c.step for c in fake.resumed_from_heartbeat] == [20]
     assert latest["step"] == 40
     retried = [c for c in fake.calls if c.job.trial_id == "t0000"]
     assert len(retried) == 2  # the crashed attempt and the resumed one
+    (saved,) = of_type(events, "checkpoint.saved")
+    assert (saved.trial_id, saved.rung, saved.step) == ("t0000", 0, 20)
+    assert saved.checkpoint is not None and saved.checkpoint.reason == "interval"
+    # Still one run of the trial: the retry is the same run, resumed.
+    assert sorted(e.trial_id for e in of_type(events, "trial.started")) == ["t0000", "t0001"]
 
 
 async def test_bad_model_fails_every_trial_and_the_sweep(env: WorkflowEnvironment) -> None:
@@ -242,6 +348,14 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
         await wait_for(first_trial_running)
         ack = await handle.execute_update(contract.PAUSE_UPDATE, result_type=ControlAck)
         assert ack.paused and ack.trial_ids == ["t0000"]
+        again = await handle.execute_update(contract.PAUSE_UPDATE, result_type=ControlAck)
+        assert again.paused  # already paused: no second sweep.paused
+        # A checkpoint report naming no trial of this sweep is news of nothing.
+        stray = CheckpointInfo(path="/elsewhere", step=3, epoch=0.1, rung=0)
+        await handle.signal(
+            contract.CHECKPOINT_SAVED_SIGNAL,
+            CheckpointSaved(trial_id="t0042", rung=0, checkpoint=stray),
+        )
 
         async def first_trial_paused() -> bool:
             return (await progress()).trials[0].status == TrialStatus.PAUSED
@@ -268,6 +382,7 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
 
         with pytest.raises(RPCError, match="already completed"):  # the sweep has ended
             await handle.execute_update(contract.PAUSE_UPDATE)
+        events = await journal(env, sweep_id)
 
     assert result.status == SweepStatus.COMPLETED
     statuses = {t.trial_id: t.status for t in result.trials}
@@ -281,3 +396,17 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
     t0 = [c.job for c in fake.calls if c.job.trial_id == "t0000"]
     assert [j.resume_from.step if j.resume_from else None for j in t0] == [None, 10]
     assert "t0003" not in {c.job.trial_id for c in fake.calls}
+
+    said = [(e.type, e.trial_id, e.status or e.step) for e in events]
+    paused_at = said.index(("sweep.paused", None, None))
+    resumed_at = said.index(("sweep.resumed", None, None))
+    assert said[:2] == [("trial.started", "t0000", 0), ("sweep.paused", None, None)]
+    assert said.count(("sweep.paused", None, None)) == 1
+    assert ("trial.paused", "t0000", None) in said[paused_at:resumed_at]
+    # The cancelled trial never started: it ends when its turn for a slot comes.
+    assert [t for t in said if t[1] == "t0003"] == [("trial.finished", "t0003", "cancelled")]
+    assert said[resumed_at + 1] == ("trial.started", "t0000", 10)  # from its pause checkpoint
+    assert "t0042" not in {e.trial_id for e in events}
+    (trial_paused,) = of_type(events, "trial.paused")
+    assert trial_paused.checkpoint is not None and trial_paused.checkpoint.step == 10
+    assert of_type(events, "sweep.ended")[0] is events[-1]

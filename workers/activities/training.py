@@ -34,6 +34,7 @@ from app.domain import (
     TrialControl,
     TrialJob,
 )
+from app.domain.jobs import CheckpointSaved
 from app.temporal import contract
 from workers.ml.checkpoints import is_complete
 from workers.ml.errors import BadInputError
@@ -233,13 +234,25 @@ class _FineTuneSession:
         activity.heartbeat(*self._details)
 
     def report_checkpoint(self, info: CheckpointInfo) -> None:
-        async def signal(client: Client) -> None:
+        """Tell the training workflow (where a retry resumes from) and the sweep (its event
+        journal's checkpoint.saved)."""
+        job = self.job
+        saved = CheckpointSaved(trial_id=job.trial_id, rung=job.rung, checkpoint=info)
+
+        async def to_training(client: Client) -> None:
             handle = client.get_workflow_handle(self.inp.training_workflow_id)
             await handle.signal(contract.REPORT_CHECKPOINT_SIGNAL, info)
 
-        report = self.owner.start_workflow_call("report_checkpoint", signal)
-        if report is not None:
-            self._reports = [r for r in self._reports if not r.done()] + [report]
+        async def to_sweep(client: Client) -> None:
+            handle = client.get_workflow_handle(job.sweep_workflow_id)
+            await handle.signal(contract.CHECKPOINT_SAVED_SIGNAL, saved)
+
+        reports = [
+            self.owner.start_workflow_call("report_checkpoint", to_training),
+            self.owner.start_workflow_call("checkpoint_saved", to_sweep),
+        ]
+        self._reports = [r for r in self._reports if not r.done()]
+        self._reports += [r for r in reports if r is not None]
 
     def poll_control(self) -> TrialControl:
         """The sweep's latest answer to the control query. A new query starts once the last

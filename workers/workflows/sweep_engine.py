@@ -12,6 +12,7 @@ seed and results, not on timing: pausing, resuming or restarting workers changes
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import (
@@ -40,7 +41,9 @@ with workflow.unsafe.imports_passed_through():
         TrialResult,
         TrialStatus,
     )
+    from app.domain.events import SweepEventPage, SweepEventType
     from app.domain.jobs import (
+        CheckpointSaved,
         ControlAck,
         MirrorInput,
         SweepState,
@@ -53,7 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from app.search import rungs
     from app.temporal import contract
 
-from workers.workflows import webhook_events
+from workers.workflows import journal, webhook_events
 
 
 class SweepEngine:
@@ -83,6 +86,7 @@ class SweepEngine:
         # Webhook dispatches being started; awaited before the run ends (see _notify).
         self._webhook_retry = inp.webhook_retry or contract.DEFAULT_WEBHOOK_RETRY
         self._notifying: list[asyncio.Task[None]] = []
+        self._journal_size = inp.event_journal_size or contract.EVENT_JOURNAL_SIZE
 
     # ---- queries and signals -------------------------------------------------------------
 
@@ -93,6 +97,25 @@ class SweepEngine:
     @workflow.query(name=contract.REQUEST_QUERY)
     def request(self) -> SweepRequest:
         return self._request
+
+    @workflow.query(name=contract.EVENTS_QUERY)
+    def events(self, after: int) -> SweepEventPage:
+        return journal.page(self._state, after, contract.EVENTS_PAGE_LIMIT)
+
+    @workflow.signal(name=contract.CHECKPOINT_SAVED_SIGNAL)
+    def checkpoint_saved(self, report: CheckpointSaved) -> None:
+        # A report is news, never a command: one that names no trial of this sweep, or comes
+        # after its end (sweep.ended is the last event), is dropped.
+        known = {t.trial_id for t in self._state.trials.values()}
+        if report.trial_id not in known or journal.ended(self._state):
+            return
+        self._emit(
+            "checkpoint.saved",
+            trial_id=report.trial_id,
+            rung=report.rung,
+            step=report.checkpoint.step,
+            checkpoint=report.checkpoint,
+        )
 
     @workflow.query(name=contract.TRIAL_CONTROL_QUERY)
     def trial_control(self, trial_id: str) -> TrialControl:
@@ -116,7 +139,9 @@ class SweepEngine:
 
     @workflow.update(name=contract.PAUSE_UPDATE)
     def pause(self) -> ControlAck:
-        self._state.paused = True
+        if not self._state.paused:
+            self._state.paused = True
+            self._emit("sweep.paused")
         self._mirror_sweep = True
         return self._ack("pause", self._running_trial_ids())
 
@@ -126,7 +151,9 @@ class SweepEngine:
 
     @workflow.update(name=contract.RESUME_UPDATE)
     def resume(self) -> ControlAck:
-        self._state.paused = False
+        if self._state.paused:
+            self._state.paused = False
+            self._emit("sweep.resumed")
         self._mirror_sweep = True
         return self._ack("resume", [self._state.trials[i].trial_id for i in self._paused_trials()])
 
@@ -232,6 +259,10 @@ class SweepEngine:
             self._mirror_sweep = True
             self._closing = True
             await mirror
+            # Then the journal's last event: a follower that reads the leaderboard when it
+            # sees the end finds the final state there.
+            if self._status != SweepStatus.RUNNING:  # not when it continues as new
+                self._emit_end()
             # Then tell webhooks: a receiver that reads the leaderboard sees the final state.
             # In a task of its own, so that it also starts in a cancelled sweep.
             end_event = END_EVENT_OF.get(self._status)
@@ -241,6 +272,16 @@ class SweepEngine:
             for task in self._notifying:
                 await task
         return self._result()
+
+    def _emit_end(self) -> None:
+        best = self._result().best
+        self._emit(
+            "sweep.ended",
+            status=self._status.value,
+            best_trial_id=best.trial_id if best else None,
+            best_value=best.objective_value if best else None,
+            error=self._error,
+        )
 
     def _cancelled(self) -> None:
         self._status = SweepStatus.CANCELLED
@@ -579,10 +620,12 @@ class SweepEngine:
         state.rungs[rung_index] = summary.model_copy(
             update={"survivors": [t.trial_id for t in survivors], "complete": True}
         )
+        # The members again: their statuses now say who survived.
+        members = [state.trials[_index_of(t)] for t in summary.trial_ids]
+        self._emit(**journal.rung_event(summary, members, request.objective.resolved_direction))
         if self._wants("rung.completed"):
-            trials = [state.trials[_index_of(t)] for t in summary.trial_ids]
             event = webhook_events.rung_event(
-                workflow.info().workflow_id, self._request, state.rungs[rung_index], trials
+                workflow.info().workflow_id, self._request, state.rungs[rung_index], members
             )
             self._notify(event, f"rung:{rung_index}")
         return not rungs.sweep_finished(ladder, rung_index, len(survivors))
@@ -594,6 +637,9 @@ class SweepEngine:
         before = state.trials[index]
         after = state.trials[index] = before.model_copy(update=changes)
         self._mirror_trials.add(index)
+        entry = journal.trial_event(before, after, self._request.ladder)
+        if entry is not None:
+            self._emit(**entry)
         if (
             after.status in FINAL_TRIAL_STATUSES
             and before.status not in FINAL_TRIAL_STATUSES
@@ -603,6 +649,17 @@ class SweepEngine:
         ):
             event = webhook_events.trial_event(workflow.info().workflow_id, self._request, after)
             self._notify(event, f"trial:{after.trial_id}")
+
+    def _emit(self, type: SweepEventType, **fields: Any) -> None:
+        """Append to the journal (state only: no command, so histories replay unchanged)."""
+        journal.append(
+            self._state,
+            self._journal_size,
+            type=type,
+            at=workflow.now(),
+            sweep_id=workflow.info().workflow_id,
+            **fields,
+        )
 
     def _fail(self, message: str) -> None:
         self._status = SweepStatus.FAILED
