@@ -119,17 +119,19 @@ def submit(
         fail(str(exc))  # nothing was sent
     with _client(api_url, token) as client:
         created = client.submit(request, idempotency_key=idempotency_key)
-        verb = "started" if created.created else "already running (same idempotency key)"
+        verb = "started" if created.created else "already exists (same idempotency key)"
         err.print(f"sweep {created.sweep_id} {verb}")
         err.print(f"  status:      {client.base_url}{created.links.status}")
         err.print(f"  leaderboard: {client.base_url}{created.links.leaderboard}")
         err.print(f"  Temporal UI: {created.links.temporal_ui}")
         for hook in created.webhooks:
             err.print(f"  webhook {hook.url} ({', '.join(hook.events)}): secret {hook.secret}")
+        if not json_output:
+            sys.stdout.write(created.sweep_id + "\n")
+            sys.stdout.flush()
         if not wait:
-            sys.stdout.write(
-                (created.model_dump_json(indent=2) if json_output else created.sweep_id) + "\n"
-            )
+            if json_output:
+                sys.stdout.write(created.model_dump_json(indent=2) + "\n")
             return
         result = client.wait(created.sweep_id, console=err)
         board = client.leaderboard(created.sweep_id, limit=10)

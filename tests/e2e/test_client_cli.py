@@ -68,7 +68,7 @@ def test_submit_wait_and_every_exit_code(stack: EmbeddedStack, tmp_path: Path) -
     # The same key finds the finished sweep; a gate it misses exits 1, with the JSON result.
     missed = sweeps(stack, "submit", tiny, "--wait", "--json", "--fail-under", "accuracy=1.01", "--idempotency-key", "ci-1")  # fmt: skip
     assert missed.exit_code == 1
-    assert "already running (same idempotency key)" in missed.stderr
+    assert "already exists (same idempotency key)" in missed.stderr
     assert "misses --fail-under accuracy=1.01" in missed.stderr
     result = SweepResult.model_validate_json(missed.stdout)
     assert result.sweep_id == sweep_id and result.status == SweepStatus.COMPLETED
