@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,11 @@ def test_postgres_outage_is_retried_and_the_index_completes(
         near_the_end = BUDGET - 2 * CHECKPOINT_EVERY
         wait_for_checkpoint(stack, training_workflow_id(sweep_id, "t0000", 0), near_the_end)
         postgres.stop()
-        codes = poll_leaderboard(drive, sweep_id, seconds=outage)
+        # Down for the outage's length, and until a mirror write has failed at least once
+        # (on a loaded machine the trial may take longer than the outage to finish).
+        codes = poll_leaderboard(
+            drive, sweep_id, seconds=outage, until=lambda: mirror_failing(stack, sweep_id)
+        )
         postgres.start()
 
         assert 503 in codes and 500 not in codes, codes
@@ -216,13 +220,37 @@ def test_postgres_outage_is_retried_and_the_index_completes(
         assert mirror_retries(stack, sweep_id) > 0, "no mirror write failed during the outage"
 
 
-def poll_leaderboard(drive: Driver, sweep_id: str, seconds: float) -> list[int]:
+def poll_leaderboard(
+    drive: Driver,
+    sweep_id: str,
+    seconds: float,
+    until: Callable[[], bool] = lambda: True,
+    longest: float = 240,
+) -> list[int]:
+    """Leaderboard status codes for ``seconds``, and then until ``until()`` (at most
+    ``longest`` seconds in all)."""
     codes = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    while time.monotonic() - started < longest:
         codes.append(drive.api.get(f"/sweeps/{sweep_id}/leaderboard").status_code)
+        if time.monotonic() - started >= seconds and until():
+            break
         time.sleep(0.5)
     return codes
+
+
+def mirror_failing(stack: EmbeddedStack, sweep_id: str) -> bool:
+    """Whether the sweep's mirror activity is pending after a failed attempt."""
+
+    async def check() -> bool:
+        client = await connect(stack.child_settings(), wait_seconds=10)
+        description = await client.get_workflow_handle(sweep_id).describe()
+        return any(
+            pending.activity_type.name == contract.MIRROR_RESULTS and pending.attempt > 1
+            for pending in description.raw_description.pending_activities
+        )
+
+    return asyncio.run(check())
 
 
 def wait_for_index(
