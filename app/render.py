@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from app.api.schemas import SweepView
-from app.db.rows import LeaderboardPage, LeaderboardRow
 from app.domain.request import MetricName
+from app.domain.rows import LeaderboardPage, LeaderboardRow
 
 _METRICS: tuple[MetricName, ...] = ("accuracy", "f1_macro", "eval_loss")
 

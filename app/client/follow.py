@@ -3,6 +3,8 @@ up, what each Server-Sent Event means. The sync and async clients drive the same
 
 from __future__ import annotations
 
+import json
+import math
 import time
 
 import httpx
@@ -55,7 +57,7 @@ class EventFollower:
             self._retry_seconds = max(0.1, sse.retry / 1000)
         if not sse.data:
             return None
-        event = SweepEvent.model_validate_json(sse.data)
+        event = _event_of(sse.data)
         self.last_id = event.id
         if event.type == "sweep.ended":
             self.ended = True
@@ -72,3 +74,15 @@ class EventFollower:
                 raise error
             raise ServiceUnreachable(f"the event stream keeps failing: {error}") from error
         return self._retry_seconds
+
+
+def _event_of(data: str) -> SweepEvent:
+    """The stream writes NaN (a diverged trial's metrics) as null, which browsers can parse;
+    read it back as NaN where a number is certain: metrics, and a finished rung's score."""
+    body = json.loads(data)
+    metrics = body.get("metrics")
+    if isinstance(metrics, dict):
+        body["metrics"] = {k: math.nan if v is None else v for k, v in metrics.items()}
+    if body.get("status") == "rung_done" and body.get("objective_value", 0) is None:
+        body["objective_value"] = math.nan
+    return SweepEvent.model_validate(body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from app.db.rows import LeaderboardPage
+from app.domain.rows import LeaderboardPage
 
 if TYPE_CHECKING:
     import pandas

@@ -17,10 +17,10 @@ from app.client import calls
 from app.client.follow import RETRYABLE, STREAM_READ_TIMEOUT, EventFollower, StreamEnded
 from app.client.leaderboard import Leaderboard
 from app.client.progress import SweepProgress
-from app.db.rows import Page, SweepRow, TrialDetail
 from app.domain import SweepRequest, SweepResult, SweepStatus
 from app.domain.events import SweepEvent
 from app.domain.jobs import ControlAck
+from app.domain.rows import Page, SweepRow, TrialDetail
 
 T = TypeVar("T")
 

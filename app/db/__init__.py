@@ -11,7 +11,8 @@ from app.db.errors import IndexUnavailable, SweepNotFound
 from app.db.leaderboard import leaderboard
 from app.db.mirror import SweepRecord, mirror_sweep, register_sweep, upsert_sweep, upsert_trials
 from app.db.repository import delete_sweep, get_sweep, get_trial, list_sweeps, list_trials
-from app.db.rows import (
+from app.db.session import make_engine, ping, session_scope, translate_errors
+from app.domain.rows import (
     LeaderboardPage,
     LeaderboardRow,
     Page,
@@ -20,7 +21,6 @@ from app.db.rows import (
     TrialDetail,
     TrialRow,
 )
-from app.db.session import make_engine, ping, session_scope, translate_errors
 
 __all__ = [
     "IndexUnavailable",

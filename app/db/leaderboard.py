@@ -23,8 +23,8 @@ from app.db.errors import SweepNotFound
 from app.db.models import SWEEPS, TRIAL_RUNGS, TRIALS
 from app.db.repository import check_page
 from app.db.rowmap import SCORE_COLUMNS, TRIAL_COLUMNS, trial_fields
-from app.db.rows import LeaderboardPage, LeaderboardRow
 from app.domain import TrialStatus
+from app.domain.rows import LeaderboardPage, LeaderboardRow
 
 
 def leaderboard(

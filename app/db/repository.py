@@ -22,8 +22,8 @@ from app.db.rowmap import (
     to_trial_row,
     trial_fields,
 )
-from app.db.rows import Page, SweepDetail, SweepRow, TrialDetail, TrialRow
 from app.domain import CheckpointInfo, RungResult, SweepStatus, TrialMetrics, TrialStatus
+from app.domain.rows import Page, SweepDetail, SweepRow, TrialDetail, TrialRow
 
 
 def get_sweep(session: Session, sweep_id: str) -> SweepDetail | None:

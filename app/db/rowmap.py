@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, RowMapping
 
 from app.db.models import SWEEPS, TRIALS
-from app.db.rows import SweepDetail, SweepRow, TrialRow
 from app.domain import CheckpointInfo, TrialMetrics
+from app.domain.rows import SweepDetail, SweepRow, TrialRow
 
 # The columns that make a TrialRow. A per-rung view replaces the score columns with the
 # rung's own (same labels), so one mapping function serves both.

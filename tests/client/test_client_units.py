@@ -4,6 +4,8 @@ progress rendering, the reconnect policy, local validation, the leaderboard's Da
 from __future__ import annotations
 
 import io
+import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -298,3 +300,16 @@ def test_the_leaderboard_becomes_a_dataframe() -> None:
     assert frame.loc[1, "accuracy"] == 0.61 and frame.loc[1, "checkpoint"] == "/c"
     empty = Leaderboard.model_validate({**board.model_dump(), "items": [], "total": 0})
     assert empty.to_pandas().empty
+
+
+def test_a_diverged_trial_s_null_metrics_read_back_as_nan() -> None:
+    follower = EventFollower(after=None)
+    wire = STORY[6].model_dump(mode="json")
+    wire["metrics"]["eval_loss"] = None  # what the stream writes for NaN
+    wire["objective_value"] = None
+    got = follower.accept(ServerSentEvent(data=json.dumps(wire)))
+    assert got is not None and got.metrics is not None
+    assert math.isnan(got.metrics.eval_loss) and math.isnan(got.objective_value or 0.0)
+    assert got.metrics.accuracy == 0.61
+    failed = follower.accept(ServerSentEvent(data=STORY[7].model_dump_json()))
+    assert failed is not None and failed.objective_value is None  # no score, not NaN

@@ -12,7 +12,14 @@ HEAVY = ("torch", "transformers", "datasets")
 
 @pytest.mark.parametrize(
     "module",
-    ["workers.orchestration", "workers.workflows", "app.cli", "app.domain", "app.search"],
+    [
+        "workers.orchestration",
+        "workers.workflows",
+        "app.cli",
+        "app.client",
+        "app.domain",
+        "app.search",
+    ],
 )
 def test_module_never_imports_the_torch_stack(module: str) -> None:
     code = (
@@ -28,3 +35,14 @@ def test_search_layer_does_not_load_optuna_for_workflows() -> None:
     code = "import sys, app.search, workers.workflows\nprint('optuna' in sys.modules)\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_client_speaks_http_only() -> None:
+    """Notebooks import the client: it must not load the server, Temporal or the database."""
+    code = (
+        "import sys, app.client\n"
+        "server = ('fastapi', 'temporalio', 'sqlalchemy', 'uvicorn')\n"
+        "print(','.join(m for m in server if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "", f"app.client loads {done.stdout.strip()}"

@@ -1,4 +1,5 @@
-"""Typed rows that the repositories return: what the API serialises."""
+"""Typed rows of the results index: what its repositories return, the API serialises and the
+clients read back (pydantic only, so that clients never load the database layer)."""
 
 from __future__ import annotations
 
