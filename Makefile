@@ -20,7 +20,7 @@ bootstrap:
 		{ echo "installing uv with pip"; $(PYTHON) -m pip install --quiet uv; }
 
 install: bootstrap
-	$(UV) sync --frozen
+	$(UV) sync --frozen --all-extras
 
 demo: install
 	$(UV) run sweeps demo $(ARGS)

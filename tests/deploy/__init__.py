@@ -1,0 +1,1 @@
+"""Deployment artefacts: compose file, Dockerfiles, the lean (no torch) API/orchestration image."""
