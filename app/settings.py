@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.domain.limits import RequestLimits
@@ -16,10 +17,37 @@ DEVELOPMENT_WEBHOOK_HOSTS = "localhost,127.0.0.1,::1"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SWEEPS_", env_file=".env", extra="ignore")
+    # An empty variable counts as unset: compose files pass `${VAR:-}` through.
+    model_config = SettingsConfigDict(
+        env_prefix="SWEEPS_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     temporal_address: str = Field(default="127.0.0.1:7233", description="Temporal frontend.")
     temporal_namespace: str = "default"
+    # Temporal Cloud or a TLS-secured cluster. PEM values are a file path or the PEM text
+    # itself, so that a secret can be handed over as an environment variable alone.
+    temporal_tls: bool | None = Field(
+        default=None,
+        description="TLS to the Temporal frontend; unset: on when a client certificate, a CA "
+        "or an API key is configured.",
+    )
+    temporal_tls_cert: str | None = Field(
+        default=None, description="mTLS client certificate: a PEM file path or PEM text."
+    )
+    temporal_tls_key: SecretStr | None = Field(
+        default=None, description="mTLS client private key: a PEM file path or PEM text."
+    )
+    temporal_tls_ca: str | None = Field(
+        default=None,
+        description="CA that signed the server's certificate (a private CA): a PEM file path "
+        "or PEM text; default: the system's roots.",
+    )
+    temporal_tls_server_name: str | None = Field(
+        default=None, description="Server name to verify the certificate against (SNI)."
+    )
+    temporal_api_key: SecretStr | None = Field(
+        default=None, description="Temporal Cloud API key (sent as a bearer token over TLS)."
+    )
     temporal_ui_url: str = Field(
         default="http://127.0.0.1:8233", description="Temporal Web UI, for links in responses."
     )
@@ -103,6 +131,18 @@ class Settings(BaseSettings):
     max_choices: int = Field(
         default=32, ge=2, description="Choices one categorical parameter may list."
     )
+
+    @model_validator(mode="after")
+    def _temporal_tls_is_consistent(self) -> Self:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError(
+                "SWEEPS_TEMPORAL_TLS_CERT and SWEEPS_TEMPORAL_TLS_KEY go together (mTLS)"
+            )
+        if self.temporal_tls is False and (self.temporal_tls_cert or self.temporal_tls_ca):
+            raise ValueError(
+                "SWEEPS_TEMPORAL_TLS is false but a TLS certificate or CA is configured"
+            )
+        return self
 
     @property
     def request_limits(self) -> RequestLimits:

@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 from datetime import timedelta
+from typing import Any
 
 from temporalio.worker import Worker
 
@@ -54,14 +55,21 @@ async def run_worker(settings: Settings) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         worker = Worker(
             client,
-            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
-            workflows=ALL_WORKFLOWS,
             activities=[propose_configs, mirror.mirror_results, *webhooks.all()],
             activity_executor=pool,
-            graceful_shutdown_timeout=timedelta(seconds=10),
+            **worker_options(),
         )
         log.info("orchestration worker started on %s", contract.ORCHESTRATION_TASK_QUEUE)
         await run_until_signalled(worker)
+
+
+def worker_options() -> dict[str, Any]:
+    """How the orchestration worker polls: every workflow, on the CPU queue."""
+    return {
+        "task_queue": contract.ORCHESTRATION_TASK_QUEUE,
+        "workflows": ALL_WORKFLOWS,
+        "graceful_shutdown_timeout": timedelta(seconds=10),
+    }
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from typing import Any
 
 from temporalio.worker import Worker
 
@@ -37,20 +38,32 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency + 2) as pool:
         worker = Worker(
             client,
-            task_queue=contract.TRAINING_TASK_QUEUE,
             activities=[
                 activities.snapshot_dataset,
                 activities.fine_tune,
                 activities.evaluate_checkpoint,
             ],
             activity_executor=pool,
-            max_concurrent_activities=concurrency,
-            graceful_shutdown_timeout=timedelta(seconds=20),
-            max_heartbeat_throttle_interval=contract.HEARTBEAT_THROTTLE,
-            default_heartbeat_throttle_interval=contract.HEARTBEAT_THROTTLE,
+            **worker_options(concurrency),
         )
         log.info("training worker started with %d slot(s)", concurrency)
         await run_until_signalled(worker)
+
+
+def worker_options(concurrency: int) -> dict[str, Any]:
+    """How a training worker polls: the GPU queue, ``concurrency`` trials at once."""
+    return {
+        "task_queue": contract.TRAINING_TASK_QUEUE,
+        "max_concurrent_activities": concurrency,
+        "graceful_shutdown_timeout": timedelta(seconds=20),
+        "max_heartbeat_throttle_interval": contract.HEARTBEAT_THROTTLE,
+        "default_heartbeat_throttle_interval": contract.HEARTBEAT_THROTTLE,
+    }
+
+
+def device_environment(device: int) -> dict[str, str]:
+    """What the fan-out adds to the environment of the worker process for one GPU."""
+    return {"CUDA_VISIBLE_DEVICES": str(device), "SWEEPS_TRAINING_CONCURRENCY": "1"}
 
 
 def _visible_gpus() -> int:
@@ -63,11 +76,7 @@ def _fan_out(gpus: int) -> int:
     """Start one single-device worker per GPU and wait for them; returns the worst exit code."""
     children = []
     for device in range(gpus):
-        env = {
-            **os.environ,
-            "CUDA_VISIBLE_DEVICES": str(device),
-            "SWEEPS_TRAINING_CONCURRENCY": "1",
-        }
+        env = {**os.environ, **device_environment(device)}
         children.append(subprocess.Popen([sys.executable, "-m", "workers.training"], env=env))
     try:
         return max(child.wait() for child in children)
