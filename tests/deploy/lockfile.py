@@ -9,11 +9,10 @@ import subprocess
 import sys
 from functools import cache
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.deploy.project import ROOT
 
 
 def uv_command() -> list[str]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.lockfile import ROOT, locked_distributions, top_level_modules
+from tests.deploy.lockfile import locked_distributions, top_level_modules
+from tests.deploy.project import ROOT
 
 TORCH_STACK = {"torch", "transformers", "datasets", "accelerate", "scikit-learn", "triton"}
 
