@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,9 @@ class Settings(BaseSettings):
         default=45.0, ge=10, description="A training worker silent this long is presumed dead."
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one key=value line per event; json: one JSON object."
+    )
     auto_migrate: bool = Field(
         default=True,
         description="Apply results-index migrations when the API or orchestration worker "

@@ -79,7 +79,7 @@ def _fan_out(gpus: int) -> int:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     concurrency = settings.training_concurrency
     if concurrency == 0:
         gpus = _visible_gpus()

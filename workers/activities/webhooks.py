@@ -155,7 +155,7 @@ class WebhookActivities:
             delivery.id,
             result.verdict,
             result.status_code or result.error,
-            extra={"sweep_id": delivery.sweep_id},
+            extra={"sweep_id": delivery.sweep_id, "verdict": result.verdict},
         )
         if result.verdict == "retry":
             raise ApplicationError(

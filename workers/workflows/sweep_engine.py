@@ -311,7 +311,11 @@ class SweepEngine:
             if isinstance(err.cause, CancelledError):  # the sweep is being cancelled
                 raise
             # Progress events are a nicety: the sweep goes on without them.
-            workflow.logger.warning("webhook subscriptions unknown: %s", _root_message(err))
+            workflow.logger.warning(
+                "webhook subscriptions unknown: %s",
+                _root_message(err),
+                extra={"sweep_id": workflow.info().workflow_id},
+            )
             state.webhook_progress_events = []
 
     def _wants(self, event_type: str) -> bool:
@@ -383,7 +387,11 @@ class SweepEngine:
             )
         except ActivityError as err:
             # The index is a mirror: a lost write must not stop the sweep (reindex repairs it).
-            workflow.logger.warning("results index not updated: %s", _root_message(err))
+            workflow.logger.warning(
+                "results index not updated: %s",
+                _root_message(err),
+                extra={"sweep_id": workflow.info().workflow_id},
+            )
 
     @staticmethod
     def _history_is_long(inp: SweepWorkflowInput) -> bool:
@@ -525,7 +533,12 @@ class SweepEngine:
                         return
                     self._update_trial(index, status=TrialStatus.FAILED, error=_root_message(err))
                     workflow.logger.warning(
-                        "trial failed", extra={"trial_id": trial.trial_id, "rung": rung_index}
+                        "trial failed",
+                        extra={
+                            "sweep_id": workflow.info().workflow_id,
+                            "trial_id": trial.trial_id,
+                            "rung": rung_index,
+                        },
                     )
                     return
                 if outcome.stopped == "paused":
