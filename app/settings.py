@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="text: one key=value line per event; json: one JSON object."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="If set, the API's /metrics requires `Authorization: Bearer <token>`; "
+        "default: open, like /healthz (it shows counts only, no ids or names).",
+    )
     auto_migrate: bool = Field(
         default=True,
         description="Apply results-index migrations when the API or orchestration worker "
