@@ -20,10 +20,11 @@ from datetime import timedelta
 from temporalio.worker import Worker
 
 from app.logging import configure_logging
-from app.settings import Settings
+from app.settings import Settings, offset_metrics_ports
 from app.temporal import contract
 from app.temporal.client import connect
 from workers.runtime import run_until_signalled
+from workers.telemetry import start_telemetry
 
 log = logging.getLogger("workers.training")
 
@@ -59,12 +60,13 @@ def _visible_gpus() -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
-def _fan_out(gpus: int) -> int:
-    """Start one single-device worker per GPU and wait for them; returns the worst exit code."""
+def _fan_out(settings: Settings, gpus: int) -> int:
+    """Start one single-device worker per GPU and wait for them; returns the worst exit code.
+    Device i's worker serves its metrics on the configured ports + i."""
     children = []
     for device in range(gpus):
         env = {
-            **os.environ,
+            **offset_metrics_ports(dict(os.environ), settings, device),
             "CUDA_VISIBLE_DEVICES": str(device),
             "SWEEPS_TRAINING_CONCURRENCY": "1",
         }
@@ -84,8 +86,9 @@ def main() -> None:
     if concurrency == 0:
         gpus = _visible_gpus()
         if gpus > 1:
-            sys.exit(_fan_out(gpus))
+            sys.exit(_fan_out(settings, gpus))
         concurrency = 1
+    start_telemetry(settings)
     asyncio.run(run_worker(settings, concurrency))
 
 
