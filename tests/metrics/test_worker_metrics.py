@@ -4,7 +4,11 @@ tests/ml/test_ml_activities.py, where a real fine_tune runs anyway."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -207,3 +211,44 @@ def test_processes_on_one_host_get_their_own_ports() -> None:
     }
     # Off in the settings: an inherited port is not passed on (two processes would share it).
     assert offset_metrics_ports(env, Settings(metrics_port=0), 1) == {"PATH": "/bin"}
+
+
+def test_the_orchestration_worker_process_serves_both_endpoints(tmp_path: Path) -> None:
+    """The real entry point: endpoints up before it connects (here: to nobody, so it keeps
+    trying while we scrape)."""
+    ports = free_port(), free_port()
+    env = os.environ | {
+        "SWEEPS_TEMPORAL_ADDRESS": "127.0.0.1:9",
+        "SWEEPS_DATA_DIR": str(tmp_path),
+        "SWEEPS_METRICS_PORT": str(ports[0]),
+        "SWEEPS_TEMPORAL_METRICS_PORT": str(ports[1]),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "workers.orchestration"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ours = scrape_when_up(ports[0], worker).text
+        sdk = scrape_when_up(ports[1], worker)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert "sweeps_mirror_lag_seconds_count 0.0" in ours
+    assert 'sweeps_webhook_attempts_total{verdict="delivered"} 0.0' in ours
+    assert "sweeps_checkpoint_save_seconds" not in ours  # the training worker's, not here
+    assert sdk.status_code == 200
+
+
+def scrape_when_up(
+    port: int, process: subprocess.Popen[bytes], timeout: float = 60
+) -> httpx.Response:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, "the worker exited"
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"nothing on port {port} in {timeout:.0f} s"
+            time.sleep(0.2)
