@@ -21,7 +21,7 @@ from typing import IO
 from app.db import make_engine, session_scope
 from app.db.access import create_token, revoke_token
 from app.db.errors import IndexUnavailable
-from app.settings import Settings
+from app.settings import Settings, offset_metrics_ports
 
 
 class EmbeddedStackError(RuntimeError):
@@ -132,8 +132,10 @@ class EmbeddedStack:
         )
         self._wait_for_port(self.temporal_port, timeout=60)
         env = self._child_env()
-        for worker in self.workers:
-            self._spawn(worker, [sys.executable, "-m", f"workers.{worker}"], env=env)
+        for number, worker in enumerate(self.workers):
+            # Metrics ports (if set): the orchestration worker PORT, the training worker PORT+1.
+            worker_env = offset_metrics_ports(env, self.settings, number)
+            self._spawn(worker, [sys.executable, "-m", f"workers.{worker}"], env=worker_env)
         if self.api_port is not None:
             if self.settings.auth_enabled:
                 self.admin_token = self.create_token("embedded-admin", admin=True)

@@ -1,10 +1,17 @@
-"""Structured logs: one line per event, key=value pairs, with sweep/trial/rung when known."""
+"""Structured logs: one line per event, with sweep/trial/rung when known: key=value pairs
+(``SWEEPS_LOG_FORMAT=text``, the default) or one JSON object (``json``)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pythonjsonlogger.core import RESERVED_ATTRS, merge_record_extra
+from pythonjsonlogger.json import JsonFormatter
 
 _CONTEXT_KEYS = ("sweep_id", "trial_id", "rung", "step", "workflow_id", "activity")
 
@@ -39,14 +46,70 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str = "INFO") -> None:
+# ``workers.ml.events.log_event`` hands its event name and fields over in these attributes.
+EVENT_ATTR, FIELDS_ATTR = "event", "event_fields"
+# Attributes that are no field: uvicorn's coloured copy of its message.
+_NOT_FIELDS = {*RESERVED_ATTRS, "color_message", EVENT_ATTR, FIELDS_ATTR}
+
+
+class JsonLogFormatter(JsonFormatter):
+    """One JSON object per line: time, level, logger, message (the event name for
+    ``log_event`` lines, with ``event`` too), then every field: ``extra=`` ones, ``log_event``
+    ones, and Temporal's ``temporal_workflow`` / ``temporal_activity`` context.
+
+    python-json-logger knows which record attributes are logging's own (so every ``extra``
+    is kept) and how to encode datetimes, enums, paths and exceptions; this class orders the
+    keys, merges ``log_event`` fields and masks secrets as the text format does."""
+
+    def __init__(self) -> None:
+        super().__init__(reserved_attrs=sorted(_NOT_FIELDS))
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        event = getattr(record, EVENT_ATTR, None)
+        log_data["time"] = datetime.fromtimestamp(record.created, UTC).isoformat(
+            timespec="milliseconds"
+        )
+        log_data["level"] = record.levelname.lower()
+        log_data["logger"] = record.name
+        if event is not None:
+            log_data["event"] = event
+        log_data["message"] = event if event is not None else record.getMessage()
+        extra: dict[str, Any] = {}
+        merge_record_extra(record, extra, reserved=self._skip_fields)
+        fields = getattr(record, FIELDS_ATTR, None) or {}
+        for key, value in (extra | fields | message_dict).items():
+            log_data.setdefault(key, _finite(value))  # a field never hides time, level, ...
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as strings: JSON has no such numbers (a diverged trial's loss)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+LogFormat = Literal["text", "json"]
+
+
+def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
     """``level`` is a level for everything, optionally followed by per-logger ones:
-    ``INFO,workers.ml.steps=DEBUG`` adds one line per optimizer step to the INFO logs."""
+    ``INFO,workers.ml.steps=DEBUG`` adds one line per optimizer step to the INFO logs.
+    ``fmt``: ``text`` (key=value) or ``json`` (one object per line)."""
     root_level, per_logger = parse_levels(level)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
+    handler.setFormatter(JsonLogFormatter() if fmt == "json" else KeyValueFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    if fmt == "json":
+        # uvicorn's own handlers would write plain lines among the JSON ones.
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).handlers.clear()
+            logging.getLogger(name).propagate = True
     root.setLevel(root_level)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

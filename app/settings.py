@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +62,27 @@ class Settings(BaseSettings):
         default=45.0, ge=10, description="A training worker silent this long is presumed dead."
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one key=value line per event; json: one JSON object."
+    )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of a worker's Prometheus /metrics (all interfaces); 0: off. A training "
+        "host with N GPUs serves on PORT..PORT+N-1, one port per device's process.",
+    )
+    temporal_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port of the Temporal SDK's own Prometheus metrics in a worker; 0: off.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="If set, the API's /metrics requires `Authorization: Bearer <token>`; "
+        "default: open, like /healthz (it shows counts only, no ids or names).",
+    )
     auto_migrate: bool = Field(
         default=True,
         description="Apply results-index migrations when the API or orchestration worker "
@@ -188,3 +209,15 @@ def normalise_database_url(url: str) -> str:
     if sep and scheme in ("postgres", "postgresql"):
         return f"postgresql+psycopg://{rest}"
     return url
+
+
+def offset_metrics_ports(env: dict[str, str], settings: Settings, offset: int) -> dict[str, str]:
+    """``env`` with ``settings``' metrics ports moved by ``offset`` (and none where they are
+    off): processes on one host (a training worker per GPU, the embedded stack's two workers)
+    must not share a port."""
+    ports = {
+        "SWEEPS_METRICS_PORT": settings.metrics_port,
+        "SWEEPS_TEMPORAL_METRICS_PORT": settings.temporal_metrics_port,
+    }
+    moved = {name: value for name, value in env.items() if name not in ports}
+    return moved | {name: str(port + offset) for name, port in ports.items() if port}

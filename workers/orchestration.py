@@ -25,6 +25,7 @@ from workers.activities.mirror import MirrorActivities
 from workers.activities.search import propose_configs
 from workers.activities.webhooks import WebhookActivities, WebhookLinks
 from workers.runtime import run_until_signalled
+from workers.telemetry import start_telemetry
 from workers.workflows import ALL_WORKFLOWS
 
 log = logging.getLogger("workers.orchestration")
@@ -74,7 +75,8 @@ def worker_options() -> dict[str, Any]:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    start_telemetry(settings)
     asyncio.run(run_worker(settings))
 
 

@@ -21,10 +21,11 @@ from typing import Any
 from temporalio.worker import Worker
 
 from app.logging import configure_logging
-from app.settings import Settings
+from app.settings import Settings, offset_metrics_ports
 from app.temporal import contract
 from app.temporal.client import connect
 from workers.runtime import run_until_signalled
+from workers.telemetry import start_telemetry
 
 log = logging.getLogger("workers.training")
 
@@ -72,11 +73,15 @@ def _visible_gpus() -> int:
     return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
 
 
-def _fan_out(gpus: int) -> int:
-    """Start one single-device worker per GPU and wait for them; returns the worst exit code."""
+def _fan_out(settings: Settings, gpus: int) -> int:
+    """Start one single-device worker per GPU and wait for them; returns the worst exit code.
+    Device i's worker serves its metrics on the configured ports + i."""
     children = []
     for device in range(gpus):
-        env = {**os.environ, **device_environment(device)}
+        env = {
+            **offset_metrics_ports(dict(os.environ), settings, device),
+            **device_environment(device),
+        }
         children.append(subprocess.Popen([sys.executable, "-m", "workers.training"], env=env))
     try:
         return max(child.wait() for child in children)
@@ -88,13 +93,14 @@ def _fan_out(gpus: int) -> int:
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     concurrency = settings.training_concurrency
     if concurrency == 0:
         gpus = _visible_gpus()
         if gpus > 1:
-            sys.exit(_fan_out(gpus))
+            sys.exit(_fan_out(settings, gpus))
         concurrency = 1
+    start_telemetry(settings)
     asyncio.run(run_worker(settings, concurrency))
 
 

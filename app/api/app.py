@@ -17,8 +17,9 @@ from app.api.auth import authenticate
 from app.api.body_guard import BodyGuard
 from app.api.errors import install_error_handlers
 from app.api.gateway import SweepGateway
+from app.api.metrics import ApiMetrics, RequestMetrics
 from app.api.openapi_docs import document_access_answers
-from app.api.routes import control, events, health, results, sweeps, tokens, webhooks
+from app.api.routes import control, events, health, metrics, results, sweeps, tokens, webhooks
 from app.api.webhook_registry import WebhookRegistry
 from app.auth.rate_limit import RateLimiter
 from app.db import IndexUnavailable, make_engine, ping
@@ -35,9 +36,9 @@ Submit a `SweepRequest` to `POST /sweeps`; follow it with `GET /sweeps/{id}` (or
 Server-Sent Events, with `GET /sweeps/{id}/events`), rank its trials with
 `GET /sweeps/{id}/leaderboard`, and steer it with the control endpoints.
 
-Every call but `/healthz`, `/readyz` and these docs needs `Authorization: Bearer <token>`
-(`sweeps token create --name <you>`). A sweep belongs to the principal whose token made it;
-other principals get 404 for it, admin tokens see every sweep.
+Every call but `/healthz`, `/readyz`, `/metrics` (Prometheus) and these docs needs
+`Authorization: Bearer <token>` (`sweeps token create --name <you>`). A sweep belongs to the
+principal whose token made it; other principals get 404 for it, admin tokens see every sweep.
 """
 
 
@@ -66,9 +67,11 @@ def create_app(
             engine, secrets_box(settings), policy or address_policy(settings)
         )
         app.state.readiness = {"index": _index_probe(engine), "temporal": _temporal_probe(client)}
+        app.state.metrics.watch_index(engine)
         try:
             yield
         finally:
+            app.state.metrics.watch_index(None)
             engine.dispose()
 
     app = FastAPI(
@@ -80,7 +83,11 @@ def create_app(
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     install_error_handlers(app)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    # Outermost: it also counts what the body guard refuses.
+    app.state.metrics = ApiMetrics()
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # Everything else needs a token: declared here once, so no route can forget it.
     protected = (
         sweeps.router,

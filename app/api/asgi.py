@@ -12,5 +12,5 @@ from app.settings import Settings
 
 def app() -> FastAPI:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

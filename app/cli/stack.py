@@ -52,7 +52,7 @@ def dev(
     """Run the embedded stack (Temporal dev server, both workers) until Ctrl-C."""
     webhooks_note = _allow_local_webhooks()
     settings = settings_for(data_dir)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
     try:
         with stack:

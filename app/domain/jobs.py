@@ -250,3 +250,7 @@ class MirrorInput(BaseModel):
     result: SweepResult = Field(description="The sweep's state; ``trials`` holds changed ones.")
     request: SweepRequest
     result_count: int = Field(ge=0, description="Rung results in the whole sweep so far.")
+    changed_since: datetime | None = Field(
+        default=None,
+        description="Workflow time of the oldest change this write carries (mirror lag).",
+    )

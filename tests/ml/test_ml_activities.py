@@ -17,6 +17,7 @@ from ml_helpers import (
     Reference,
     assert_same_metrics,
 )
+from prometheus_client import REGISTRY
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import ActivityEnvironment
 
@@ -55,6 +56,10 @@ def fine_tune_input(job: Any, poll_seconds: float = 3.0) -> FineTuneInput:
     return FineTuneInput(
         job=job, training_workflow_id=TRAINING_WORKFLOW_ID, control_poll_seconds=poll_seconds
     )
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def assert_bad_input(error: pytest.ExceptionInfo[ApplicationError], *fragments: str) -> None:
@@ -108,9 +113,12 @@ def test_fine_tune_missing_model_path_is_non_retryable(
     tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
 ) -> None:
     job = make_job(tmp_path, model="./models/does-not-exist")
+    bad_runs = metric("sweeps_training_runs_total", outcome="bad_input")
     with pytest.raises(ApplicationError) as error:
         ActivityEnvironment().run(activities(worker_loop, None).fine_tune, fine_tune_input(job))
     assert_bad_input(error, "model.source './models/does-not-exist'", "no such directory")
+    assert metric("sweeps_training_runs_total", outcome="bad_input") == bad_runs + 1
+    assert metric("sweeps_trials_running") == 0
 
 
 def test_fine_tune_heartbeats_reports_checkpoints_and_polls_control(
@@ -123,9 +131,28 @@ def test_fine_tune_heartbeats_reports_checkpoints_and_polls_control(
     env.on_heartbeat = lambda *details: beats.append(details)
     # The sweep started the trial at generation 4: no checkpoint-now request is pending.
     job = make_job(tmp_path, budget=12, checkpoint_generation=4)
+    counted = {
+        name: metric(name)
+        for name in (
+            "sweeps_checkpoint_save_seconds_count",
+            "sweeps_train_steps_total",
+            "sweeps_train_samples_total",
+        )
+    }
+    finished = metric("sweeps_training_runs_total", outcome="budget")
     outcome = env.run(activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001))
 
     assert outcome.global_step == 12
+    # The worker's Prometheus series: three saves, 12 steps of batch 8, one run to budget.
+    moved = {name: metric(name) - before for name, before in counted.items()}
+    assert moved == {
+        "sweeps_checkpoint_save_seconds_count": 3,
+        "sweeps_train_steps_total": 12,
+        "sweeps_train_samples_total": 12 * 8,
+    }
+    assert metric("sweeps_training_runs_total", outcome="budget") == finished + 1
+    assert metric("sweeps_train_samples_per_second") > 0
+    assert metric("sweeps_trials_running") == 0
     reports = [arg for _, name, arg in client.signals if name == contract.REPORT_CHECKPOINT_SIGNAL]
     saved = [arg for _, name, arg in client.signals if name == contract.CHECKPOINT_SAVED_SIGNAL]
     assert {(wf, name) for wf, name, _ in client.signals} == {

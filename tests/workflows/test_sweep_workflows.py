@@ -106,6 +106,10 @@ async def test_ladder_sweep_promotes_top_k_from_checkpoints(env: WorkflowEnviron
     final = fake.mirrored[-1]
     assert final.result.status == SweepStatus.COMPLETED and final.result_count == 11
     assert all(len(call.result.trials) <= 7 for call in fake.mirrored)
+    # Each write says when its oldest change happened (the mirror lag is measured from it);
+    # a write only carries changes made after the previous one was taken.
+    stamps = [call.changed_since for call in fake.mirrored]
+    assert None not in stamps and stamps == sorted(stamps)  # type: ignore[type-var]
     if os.environ.get("RECORD_HISTORIES"):
         history = await env.client.get_workflow_handle(sweep_id).fetch_history()
         # The file is named after the workflow id: replay needs it to rebuild child ids.

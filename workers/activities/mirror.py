@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -10,6 +11,7 @@ from temporalio import activity
 from app.db import IndexUnavailable, mirror_sweep, session_scope
 from app.domain.jobs import MirrorInput
 from app.temporal import contract
+from workers.activities.metrics import MIRROR_LAG, MIRROR_TRIALS, MIRROR_WRITES
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +35,25 @@ class MirrorActivities:
                     session, inp.result, inp.request, result_count=inp.result_count
                 )
         except IndexUnavailable as exc:
+            MIRROR_WRITES.labels("unavailable").inc()
             log.warning(
                 "results index unavailable: %s", exc, extra={"sweep_id": inp.result.sweep_id}
             )
             raise
+        except Exception:
+            MIRROR_WRITES.labels("error").inc()
+            raise
+        MIRROR_WRITES.labels("ok").inc()
+        MIRROR_TRIALS.inc(written)
+        if inp.changed_since is not None:  # None: scheduled by a worker older than the field
+            MIRROR_LAG.observe(lag_seconds(inp.changed_since))
         log.debug("mirrored %d trial(s)", written, extra={"sweep_id": inp.result.sweep_id})
         return written
+
+
+def lag_seconds(changed_since: datetime, now: datetime | None = None) -> float:
+    """Seconds since ``changed_since``; never negative (this worker's clock and the Temporal
+    server's, which stamped the change, may disagree a little)."""
+    if changed_since.tzinfo is None:
+        changed_since = changed_since.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - changed_since).total_seconds())

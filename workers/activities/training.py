@@ -41,6 +41,7 @@ from workers.ml.errors import BadInputError
 from workers.ml.evaluate import evaluate_checkpoint
 from workers.ml.events import log_event, log_warning
 from workers.ml.hooks import StopRequest, TrainingHooks, TrainingProgress
+from workers.ml.metrics import TRAINING_RUNS, TRIALS_RUNNING
 from workers.ml.snapshot import create_snapshot
 from workers.ml.train import fine_tune
 
@@ -98,6 +99,16 @@ class TrainingActivities:
     # loop reads activity.is_cancelled() each step and stops with a checkpoint instead.
     @activity.defn(name=contract.FINE_TUNE, no_thread_cancel_exception=True)
     def fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
+        with TRIALS_RUNNING.track_inprogress():
+            try:
+                outcome = self._fine_tune(inp)
+            except BaseException as exc:
+                TRAINING_RUNS.labels(_run_outcome(exc)).inc()
+                raise
+        TRAINING_RUNS.labels(outcome.stopped).inc()
+        return outcome
+
+    def _fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
         info = activity.info()
         job = resume_from_heartbeat(inp.job, info.attempt, info.heartbeat_details)
         fields = _fields(job)
@@ -363,6 +374,18 @@ def _within_timeout(every: float) -> float:
 def _describe(details: activity.ActivityCancellationDetails) -> str:
     reasons = [name for name, value in vars(details).items() if value is True]
     return ",".join(reasons) or "cancelled"
+
+
+def _run_outcome(exc: BaseException) -> str:
+    """How a fine_tune attempt that raised ended, as sweeps_training_runs_total counts it."""
+    if isinstance(exc, CancelledError):
+        return "cancelled"
+    if isinstance(exc, ApplicationError):
+        if exc.type == contract.INTERRUPTED_ERROR:
+            return "interrupted"
+        if exc.type == contract.BAD_INPUT_ERROR:
+            return "bad_input"
+    return "failed"
 
 
 def _fields(job: TrialJob) -> dict[str, object]:

@@ -34,6 +34,7 @@ from app.webhooks.payload import body_of, finalise
 from app.webhooks.secret_box import SecretBox
 from app.webhooks.sender import AttemptResult, Verdict, send
 from app.webhooks.signing import signature_headers
+from workers.activities.metrics import WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_ATTEMPTS, WEBHOOK_GIVEN_UP
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,8 @@ class WebhookActivities:
         result = await send(
             endpoint.url, body.encode(), headers, self._policy, timeout=self._timeout
         )
+        WEBHOOK_ATTEMPTS.labels(result.verdict).inc()
+        WEBHOOK_ATTEMPT_SECONDS.observe(result.duration_ms / 1000)
         state = _STATE_AFTER[result.verdict]
         number = await asyncio.to_thread(self._record, delivery.id, endpoint.id, now, result)
         log.info(
@@ -155,7 +158,7 @@ class WebhookActivities:
             delivery.id,
             result.verdict,
             result.status_code or result.error,
-            extra={"sweep_id": delivery.sweep_id},
+            extra={"sweep_id": delivery.sweep_id, "verdict": result.verdict},
         )
         if result.verdict == "retry":
             raise ApplicationError(
@@ -172,6 +175,7 @@ class WebhookActivities:
     @activity.defn(name=contract.FINISH_WEBHOOK_DELIVERY)
     async def finish_webhook_delivery(self, inp: FinishDeliveryInput) -> None:
         await asyncio.to_thread(self._set_state, inp.delivery_id, "failed", inp.error)
+        WEBHOOK_GIVEN_UP.inc()
 
     # ---- helpers (run in a thread: the database driver blocks) ------------------------------
 

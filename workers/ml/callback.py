@@ -20,6 +20,7 @@ from app.domain.results import CheckpointReason
 from workers.ml.checkpoints import checkpoint_dir, mark_complete, prune, size_bytes, unmark
 from workers.ml.events import log_debug, log_event
 from workers.ml.hooks import StopRequest, TrainingHooks, TrainingProgress
+from workers.ml.metrics import CHECKPOINT_SAVE_SECONDS, TRAIN_SAMPLES, TRAIN_STEPS
 
 log = logging.getLogger(__name__)
 # One line per optimizer step, off by default: SWEEPS_LOG_LEVEL=INFO,workers.ml.steps=DEBUG.
@@ -72,6 +73,8 @@ class TrialCallback(TrainerCallback):
     ) -> TrainerControl:
         if step_log.isEnabledFor(logging.DEBUG):  # off by default: nothing built per step
             log_debug(step_log, "train.step", **self.log_fields, step=state.global_step)
+        TRAIN_STEPS.inc()
+        TRAIN_SAMPLES.inc(args.train_batch_size * args.gradient_accumulation_steps)
         reason = self._save_reason(state.global_step, control)
         if reason is not None:
             control.should_save = True
@@ -100,6 +103,8 @@ class TrialCallback(TrainerCallback):
         )
         mark_complete(info)
         save_seconds = time.perf_counter() - self._save_started if self._save_started else None
+        if save_seconds is not None:
+            CHECKPOINT_SAVE_SECONDS.observe(save_seconds)
         self._save_started = None
         self.latest = info
         self._pending = None

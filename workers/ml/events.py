@@ -1,4 +1,8 @@
-"""Structured one-line log events: ``event key=value ...`` so logs grep and parse easily."""
+"""Structured one-line log events: ``event key=value ...`` so logs grep and parse easily.
+
+The event name and fields also travel on the record (``event``, ``event_fields``), from which
+the JSON log format (``SWEEPS_LOG_FORMAT=json``, ``app.logging``) writes them as keys.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ def log_warning(logger: logging.Logger, event: str, **fields: object) -> None:
 
 def _emit(logger: logging.Logger, level: int, event: str, fields: dict[str, object]) -> None:
     if logger.isEnabledFor(level):
-        logger.log(level, " ".join([event, *(f"{k}={_format(v)}" for k, v in fields.items())]))
+        text = " ".join([event, *(f"{k}={_format(v)}" for k, v in fields.items())])
+        logger.log(level, text, extra={"event": event, "event_fields": fields})
 
 
 def _format(value: object) -> str:

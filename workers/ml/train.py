@@ -35,6 +35,7 @@ from workers.ml.errors import BadInputError
 from workers.ml.events import log_event, log_warning
 from workers.ml.features import quiet_progress_bars, tokenize
 from workers.ml.hooks import TrainingHooks, TrainingProgress
+from workers.ml.metrics import TRAIN_SAMPLES_PER_SECOND
 from workers.ml.normalise import TRAIN_SPLIT
 from workers.ml.snapshot import load_snapshot_splits
 from workers.ml.sources import ClassifierOptions, load_classifier, load_tokenizer, resolve_model
@@ -157,6 +158,8 @@ def _train(
     samples = (result.global_step - (resume.step if resume else 0)) * (
         trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps
     )
+    if samples > 0:
+        TRAIN_SAMPLES_PER_SECOND.set(samples / max(seconds, 1e-9))
     log_event(
         log,
         "fine_tune.done",

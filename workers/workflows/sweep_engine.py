@@ -12,6 +12,7 @@ seed and results, not on timing: pausing, resuming or restarting workers changes
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -79,6 +80,8 @@ class SweepEngine:
         # What changed since the results index was last written (see _mirror_loop).
         self._mirror_trials: set[int] = set(self._state.trials)
         self._mirror_sweep = True
+        # When the oldest change not yet written happened: the mirror's lag is measured from it.
+        self._changed_since: datetime | None = workflow.now()
         self._closing = False
         # Set once running trials stop because the sweep is cancelled: the sweep's own event
         # then covers them, not one trial.completed each.
@@ -142,7 +145,7 @@ class SweepEngine:
         if not self._state.paused:
             self._state.paused = True
             self._emit("sweep.paused")
-        self._mirror_sweep = True
+        self._changed()
         return self._ack("pause", self._running_trial_ids())
 
     @pause.validator
@@ -154,7 +157,7 @@ class SweepEngine:
         if self._state.paused:
             self._state.paused = False
             self._emit("sweep.resumed")
-        self._mirror_sweep = True
+        self._changed()
         return self._ack("resume", [self._state.trials[i].trial_id for i in self._paused_trials()])
 
     @resume.validator
@@ -256,7 +259,7 @@ class SweepEngine:
         finally:
             # Flush the index before the run ends (completed, failed, cancelled, or continued
             # as new), so that it holds the final state.
-            self._mirror_sweep = True
+            self._changed()
             self._closing = True
             await mirror
             # Then the journal's last event: a follower that reads the leaderboard when it
@@ -311,7 +314,11 @@ class SweepEngine:
             if isinstance(err.cause, CancelledError):  # the sweep is being cancelled
                 raise
             # Progress events are a nicety: the sweep goes on without them.
-            workflow.logger.warning("webhook subscriptions unknown: %s", _root_message(err))
+            workflow.logger.warning(
+                "webhook subscriptions unknown: %s",
+                _root_message(err),
+                extra={"sweep_id": workflow.info().workflow_id},
+            )
             state.webhook_progress_events = []
 
     def _wants(self, event_type: str) -> bool:
@@ -333,7 +340,7 @@ class SweepEngine:
             state.snapshot = await self._snapshot(inp)
         for rung_index in range(state.current_rung, len(request.ladder.rungs)):
             state.current_rung = rung_index
-            self._mirror_sweep = True
+            self._changed()
             if len(state.rungs) <= rung_index:
                 entrants = await self._entrants(rung_index)
                 state.rungs.append(
@@ -360,11 +367,21 @@ class SweepEngine:
             if not self._mirror_trials and not self._mirror_sweep:
                 return
             batch = sorted(self._mirror_trials)
+            since, self._changed_since = self._changed_since, None
             self._mirror_trials.clear()
             self._mirror_sweep = False
-            await self._mirror(batch)
+            await self._mirror(batch, since)
 
-    async def _mirror(self, trial_indices: list[int]) -> None:
+    def _changed(self, trial_index: int | None = None) -> None:
+        """Mark the sweep row (or one trial) for the next mirror write."""
+        if trial_index is None:
+            self._mirror_sweep = True
+        else:
+            self._mirror_trials.add(trial_index)
+        if self._changed_since is None:
+            self._changed_since = workflow.now()
+
+    async def _mirror(self, trial_indices: list[int], changed_since: datetime | None) -> None:
         state = self._state
         result = self._result()
         changed = [state.trials[i] for i in trial_indices]
@@ -375,6 +392,7 @@ class SweepEngine:
                     result=result.model_copy(update={"trials": changed}),
                     request=self._request,
                     result_count=sum(len(t.rungs) for t in state.trials.values()),
+                    changed_since=changed_since,
                 ),
                 task_queue=contract.ORCHESTRATION_TASK_QUEUE,
                 start_to_close_timeout=contract.MIRROR_TIMEOUT,
@@ -383,7 +401,11 @@ class SweepEngine:
             )
         except ActivityError as err:
             # The index is a mirror: a lost write must not stop the sweep (reindex repairs it).
-            workflow.logger.warning("results index not updated: %s", _root_message(err))
+            workflow.logger.warning(
+                "results index not updated: %s",
+                _root_message(err),
+                extra={"sweep_id": workflow.info().workflow_id},
+            )
 
     @staticmethod
     def _history_is_long(inp: SweepWorkflowInput) -> bool:
@@ -449,7 +471,7 @@ class SweepEngine:
                     status=TrialStatus.PENDING,
                     rung=rung_index,
                 )
-                self._mirror_trials.add(config.trial_index)
+                self._changed(config.trial_index)
             state.next_trial_index += fresh
         for index in promoted:
             self._update_trial(index, status=TrialStatus.PENDING, rung=rung_index)
@@ -525,7 +547,12 @@ class SweepEngine:
                         return
                     self._update_trial(index, status=TrialStatus.FAILED, error=_root_message(err))
                     workflow.logger.warning(
-                        "trial failed", extra={"trial_id": trial.trial_id, "rung": rung_index}
+                        "trial failed",
+                        extra={
+                            "sweep_id": workflow.info().workflow_id,
+                            "trial_id": trial.trial_id,
+                            "rung": rung_index,
+                        },
                     )
                     return
                 if outcome.stopped == "paused":
@@ -636,7 +663,7 @@ class SweepEngine:
         state = self._state
         before = state.trials[index]
         after = state.trials[index] = before.model_copy(update=changes)
-        self._mirror_trials.add(index)
+        self._changed(index)
         entry = journal.trial_event(before, after, self._request.ladder)
         if entry is not None:
             self._emit(**entry)

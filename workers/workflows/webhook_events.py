@@ -145,4 +145,6 @@ async def start_dispatch(
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
     except WorkflowAlreadyStartedError:
-        workflow.logger.info("webhook dispatch %s already started", dispatch_id)
+        workflow.logger.info(
+            "webhook dispatch %s already started", dispatch_id, extra={"sweep_id": sweep_id}
+        )
