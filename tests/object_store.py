@@ -16,7 +16,6 @@ from typing import Any
 
 import fsspec
 import pytest
-from moto.server import ThreadedMotoServer
 
 from app.embedded import free_port
 
@@ -42,6 +41,8 @@ class S3Server:
 
 @contextmanager
 def s3_server() -> Iterator[S3Server]:
+    from moto.server import ThreadedMotoServer  # seconds to import: only where it is used
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

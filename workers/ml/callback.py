@@ -39,7 +39,6 @@ class TrialCallback(TrainerCallback):
         rung: int,
         target_step: int,
         max_steps: int,
-        keep_checkpoints: int,
         hooks: TrainingHooks,
         initial_control: TrialControl,
         resumed_from: CheckpointInfo | None,
@@ -50,7 +49,6 @@ class TrialCallback(TrainerCallback):
         self.rung = rung
         self.target_step = target_step
         self.max_steps = max_steps
-        self.keep_checkpoints = keep_checkpoints
         self.hooks = hooks
         self.log_fields = log_fields
         # The newest durable checkpoint: the only kind a heartbeat or report may name.

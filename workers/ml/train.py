@@ -99,6 +99,7 @@ def fine_tune(
     resume = choose_resume_point(job, trial_dir)
     initial = hooks.poll_control()
     if resume is not None and (resume.step >= plan.target_step or initial.stop != "none"):
+        _clear_scratch(trial_dir, output_dir)
         return _without_training(job, resume, plan, initial, started)
     # Loading a large model can take a while: tell the caller we are alive first.
     hooks.heartbeat(
@@ -129,7 +130,6 @@ def fine_tune(
         rung=job.rung,
         target_step=plan.target_step,
         max_steps=plan.max_steps,
-        keep_checkpoints=job.training.keep_checkpoints,
         hooks=hooks,
         # Requests are counted from when the sweep started this trial, not from now: one
         # made while the trial waited for a worker is still honoured.
@@ -166,10 +166,15 @@ def fine_tune(
         # memory now, not whenever the collector runs, so the next trial fits.
         del trainer
         _release_memory()
-    if storage.is_remote(trial_dir):
-        # Every checkpoint is in the root now: the scratch holds only running work.
-        storage.remove(output_dir)
+    _clear_scratch(trial_dir, output_dir)
     return outcome
+
+
+def _clear_scratch(trial_dir: str, output_dir: Path) -> None:
+    """Once the run's checkpoints are all in a remote root, drop the scratch copies: a
+    worker's disk holds only running work (a failed run keeps them, for its retry here)."""
+    if storage.is_remote(trial_dir):
+        storage.remove(output_dir)
 
 
 def _train(
