@@ -54,6 +54,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class WorkerProcess:
+    """A worker process of the stack: ``name`` for its log file and for kill()/restart(),
+    ``module`` the entry point under ``workers`` it runs, ``env`` on top of the stack's
+    environment (a second training worker with a scratch directory of its own, say)."""
+
+    name: str
+    module: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class _Child:
     name: str
@@ -71,7 +82,8 @@ class EmbeddedStack:
     temporal_port: int = 7233
     ui_port: int = 8233
     api_port: int | None = 8000
-    workers: tuple[str, ...] = ("orchestration", "training")
+    # A name runs that module under its own name; a WorkerProcess says more.
+    workers: tuple[str | WorkerProcess, ...] = ("orchestration", "training")
     _children: list[_Child] = field(default_factory=list)
     # An admin token for this run (tests, `sweeps dev`), revoked when the stack stops.
     admin_token: str | None = field(default=None, init=False)
@@ -133,9 +145,11 @@ class EmbeddedStack:
         self._wait_for_port(self.temporal_port, timeout=60)
         env = self._child_env()
         for number, worker in enumerate(self.workers):
-            # Metrics ports (if set): the orchestration worker PORT, the training worker PORT+1.
-            worker_env = offset_metrics_ports(env, self.settings, number)
-            self._spawn(worker, [sys.executable, "-m", f"workers.{worker}"], env=worker_env)
+            spec = worker if isinstance(worker, WorkerProcess) else WorkerProcess(worker, worker)
+            argv = [sys.executable, "-m", f"workers.{spec.module}"]
+            # Metrics ports (if set): each worker process its own, PORT + its position.
+            worker_env = offset_metrics_ports({**env, **spec.env}, self.settings, number)
+            self._spawn(spec.name, argv, env=worker_env)
         if self.api_port is not None:
             if self.settings.auth_enabled:
                 self.admin_token = self.create_token("embedded-admin", admin=True)
@@ -185,7 +199,8 @@ class EmbeddedStack:
         env = dict(os.environ)
         env["SWEEPS_TEMPORAL_ADDRESS"] = self.address
         env["SWEEPS_DATA_DIR"] = str(self.settings.data_dir.resolve())
-        env["SWEEPS_ARTIFACT_ROOT"] = str(self.settings.artifacts)
+        env["SWEEPS_ARTIFACT_ROOT"] = self.settings.artifacts
+        env["SWEEPS_SCRATCH_DIR"] = str(self.settings.scratch)
         env["SWEEPS_DATABASE_URL"] = self.settings.resolved_database_url
         env["SWEEPS_TRAINING_HEARTBEAT_TIMEOUT_SECONDS"] = str(
             self.settings.training_heartbeat_timeout_seconds
@@ -210,12 +225,18 @@ class EmbeddedStack:
         position = len(self._children) if at is None else at
         self._children.insert(position, _Child(name, argv, env, process, log))
 
-    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
+    def kill(
+        self, name: str, sig: signal.Signals = signal.SIGKILL, *, forget: bool = False
+    ) -> None:
         """Send ``sig`` to one child's process group and wait until it exits: SIGKILL is a
-        machine dying (fault drills), SIGTERM an orderly stop."""
+        machine dying (fault drills), SIGTERM an orderly stop. ``forget``: the child is gone
+        for good (no restart), so check_alive stops asking about it."""
         child = self._child(name)
         os.killpg(child.process.pid, sig)
         child.process.wait()
+        if forget:
+            child.log.close()
+            self._children.remove(child)
 
     def restart(self, name: str) -> None:
         """Start an exited child again with its original command; for the server and the

@@ -52,8 +52,17 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8233", description="Temporal Web UI, for links in responses."
     )
     data_dir: Path = Field(default=Path(".sweeps"), description="Embedded-mode state root.")
-    artifact_root: Path | None = Field(
-        default=None, description="Checkpoints and snapshots; must be shared by training workers."
+    artifact_root: str | None = Field(
+        default=None,
+        description="Checkpoints and dataset snapshots, shared by all training workers: a "
+        "path (one machine, or a filesystem every worker mounts) or an object-store URI "
+        "(s3://bucket/prefix). Default: <data_dir>/artifacts.",
+    )
+    scratch_dir: Path | None = Field(
+        default=None,
+        description="This training worker's local disk for work in progress when the artifact "
+        "root is remote (checkpoints before upload, fetched checkpoints and snapshots). "
+        "Default: <data_dir>/scratch.",
     )
     training_concurrency: int = Field(
         default=0, ge=0, description="Trials one training worker runs at once; 0 = one per device."
@@ -188,12 +197,21 @@ class Settings(BaseSettings):
         return [h.strip() for h in self.webhook_allowed_hosts.split(",") if h.strip()]
 
     @property
-    def artifacts(self) -> Path:
-        return (self.artifact_root or self.data_dir / "artifacts").resolve()
+    def artifacts(self) -> str:
+        """The artifact root as workers are told it: a URI as given, a path made absolute."""
+        root = self.artifact_root
+        if root and is_uri(root):
+            return root.rstrip("/")
+        return str(Path(root or self.data_dir / "artifacts").resolve())
 
     @property
-    def snapshot_root(self) -> Path:
-        return self.artifacts / "snapshots"
+    def snapshot_root(self) -> str:
+        root = self.artifacts
+        return f"{root}/snapshots" if is_uri(root) else str(Path(root, "snapshots"))
+
+    @property
+    def scratch(self) -> Path:
+        return (self.scratch_dir or self.data_dir / "scratch").resolve()
 
     @property
     def resolved_database_url(self) -> str:
@@ -201,6 +219,11 @@ class Settings(BaseSettings):
         if not self.database_url:
             return f"sqlite+pysqlite:///{(self.data_dir / 'index.db').resolve()}"
         return normalise_database_url(self.database_url)
+
+
+def is_uri(location: str) -> bool:
+    """An object-store URI (s3://...) rather than a path: the rule workers.ml.storage uses."""
+    return "://" in location
 
 
 def normalise_database_url(url: str) -> str:

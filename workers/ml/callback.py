@@ -1,8 +1,9 @@
 """The TrainerCallback that turns one Trainer run into one rung of one trial.
 
 It stops at the rung's step (the schedule spans the whole ladder), saves checkpoints when
-asked (interval, rung end, checkpoint-now, pause, cancel), marks them complete, prunes old
-ones, and reports through the hooks.
+asked (interval, rung end, checkpoint-now, pause, cancel), marks them complete, hands them
+to the publisher (which prunes old ones and, for a remote root, uploads) and reports each
+through the hooks once it is durable.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from app.domain import CheckpointInfo, TrialControl
 from app.domain.jobs import StopReason
 from app.domain.results import CheckpointReason
-from workers.ml.checkpoints import checkpoint_dir, mark_complete, prune, size_bytes, unmark
+from workers.ml.checkpoints import checkpoint_dir, mark_complete, unmark
 from workers.ml.events import log_debug, log_event
 from workers.ml.hooks import StopRequest, TrainingHooks, TrainingProgress
 from workers.ml.metrics import CHECKPOINT_SAVE_SECONDS, TRAIN_SAMPLES, TRAIN_STEPS
+from workers.ml.publish import CheckpointPublisher, Published
 
 log = logging.getLogger(__name__)
 # One line per optimizer step, off by default: SWEEPS_LOG_LEVEL=INFO,workers.ml.steps=DEBUG.
@@ -34,22 +36,23 @@ class TrialCallback(TrainerCallback):
         self,
         *,
         output_dir: Path,
+        publisher: CheckpointPublisher,
         rung: int,
         target_step: int,
         max_steps: int,
-        keep_checkpoints: int,
         hooks: TrainingHooks,
         initial_control: TrialControl,
         resumed_from: CheckpointInfo | None,
         log_fields: dict[str, object],
     ) -> None:
         self.output_dir = output_dir
+        self.publisher = publisher
         self.rung = rung
         self.target_step = target_step
         self.max_steps = max_steps
-        self.keep_checkpoints = keep_checkpoints
         self.hooks = hooks
         self.log_fields = log_fields
+        # The newest durable checkpoint: the only kind a heartbeat or report may name.
         self.latest: CheckpointInfo | None = resumed_from
         self.stopped: StopReason = "budget"
         # Checkpoint-now requests are generations: only an increase since the start counts.
@@ -75,6 +78,7 @@ class TrialCallback(TrainerCallback):
             log_debug(step_log, "train.step", **self.log_fields, step=state.global_step)
         TRAIN_STEPS.inc()
         TRAIN_SAMPLES.inc(args.train_batch_size * args.gradient_accumulation_steps)
+        self._report(self.publisher.ready(), state)
         reason = self._save_reason(state.global_step, control)
         if reason is not None:
             control.should_save = True
@@ -106,24 +110,39 @@ class TrialCallback(TrainerCallback):
         if save_seconds is not None:
             CHECKPOINT_SAVE_SECONDS.observe(save_seconds)
         self._save_started = None
-        self.latest = info
         self._pending = None
         self._checkpoint_asked = False
-        pruned = prune(self.output_dir, self.keep_checkpoints, protect=info)
-        log_event(
-            log,
-            "checkpoint.saved",
-            **self.log_fields,
-            step=info.step,
-            epoch=info.epoch,
-            reason=info.reason,
-            pruned=len(pruned),
-            save_seconds=round(save_seconds, 3) if save_seconds is not None else None,
-            size_mb=round(size_bytes(info.path) / 2**20, 1),
-        )
-        self.hooks.on_checkpoint(info)
-        self.heartbeat(state)
+        self.publisher.publish(info, save_seconds)
+        self._report(self.publisher.ready(), state)
         return control
+
+    def finish(self, state: TrainerState) -> None:
+        """After training: wait until the last checkpoint is durable, and report it."""
+        self._report(self.publisher.flush(), state)
+
+    def _report(self, published: list[Published], state: TrainerState) -> None:
+        for done in published:
+            info = done.checkpoint
+            self.latest = info
+            log_event(
+                log,
+                "checkpoint.saved",
+                **self.log_fields,
+                step=info.step,
+                epoch=info.epoch,
+                reason=info.reason,
+                pruned=done.pruned,
+                save_seconds=_rounded(done.save_seconds),
+                size_mb=round(done.size_bytes / 2**20, 1),
+                **(
+                    {"upload_seconds": _rounded(done.upload_seconds)}
+                    if self.publisher.remote
+                    else {}
+                ),
+            )
+            self.hooks.on_checkpoint(info)
+        if published:
+            self.heartbeat(state)
 
     def heartbeat(self, state: TrainerState | None = None) -> None:
         step = state.global_step if state is not None else (self.latest.step if self.latest else 0)
@@ -168,3 +187,7 @@ class TrialCallback(TrainerCallback):
             self._checkpoint_asked = True
         if wanted.stop != "none":
             self._stop_asked = wanted.stop
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return round(seconds, 3) if seconds is not None else None

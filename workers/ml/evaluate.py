@@ -18,7 +18,8 @@ from transformers import (
 )
 
 from app.domain import EvalInput, EvalOutcome, TrialMetrics
-from workers.ml.checkpoints import is_complete
+from workers.ml import storage
+from workers.ml.checkpoints import is_complete, readable
 from workers.ml.errors import BadInputError
 from workers.ml.events import log_event
 from workers.ml.features import quiet_progress_bars, tokenize
@@ -32,21 +33,26 @@ EvalProgress = Callable[[int, int], None]
 _PROGRESS_SECONDS = 5.0
 
 
-def evaluate_checkpoint(inp: EvalInput, progress: EvalProgress | None = None) -> EvalOutcome:
+def evaluate_checkpoint(
+    inp: EvalInput, progress: EvalProgress | None = None, scratch: Path | None = None
+) -> EvalOutcome:
+    """Metrics of ``inp.checkpoint`` on the snapshot's held-out split. A checkpoint in a
+    remote artifact root is read through a temporary copy under ``scratch``."""
     quiet_progress_bars()
     started = time.monotonic()
-    path = Path(inp.checkpoint.path)
-    if not path.is_dir():
-        raise BadInputError(f"checkpoint {str(path)!r}: no such directory")
-    if not is_complete(path):
-        raise BadInputError(f"checkpoint {str(path)!r}: incomplete (no completion marker)")
-    held_out = load_snapshot_splits(inp.snapshot)[EVAL_SPLIT]
-    # Checkpoints carry their tokenizer, so a checkpoint evaluates the same on any worker.
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch.float32)
+    location = inp.checkpoint.path
+    if not storage.is_dir(location):
+        raise BadInputError(f"checkpoint {location!r}: no such directory")
+    if not is_complete(location):
+        raise BadInputError(f"checkpoint {location!r}: incomplete (no completion marker)")
+    held_out = load_snapshot_splits(inp.snapshot, scratch)[EVAL_SPLIT]
+    with readable(location, scratch) as path:
+        # Checkpoints carry their tokenizer, so a checkpoint evaluates the same on any worker.
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), dtype=torch.float32)
     if model.config.num_labels != inp.snapshot.num_labels:
         raise BadInputError(
-            f"checkpoint {str(path)!r} has {model.config.num_labels} labels, snapshot "
+            f"checkpoint {location!r} has {model.config.num_labels} labels, snapshot "
             f"{inp.snapshot.snapshot_id!r} has {inp.snapshot.num_labels}"
         )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -87,7 +93,7 @@ def evaluate_checkpoint(inp: EvalInput, progress: EvalProgress | None = None) ->
     log_event(
         log,
         "evaluate.done",
-        checkpoint=path,
+        checkpoint=location,
         step=inp.checkpoint.step,
         rung=inp.checkpoint.rung,
         accuracy=metrics.accuracy,

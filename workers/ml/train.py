@@ -23,12 +23,15 @@ from transformers import (
 
 from app.domain import CheckpointInfo, TrainOutcome, TrialControl, TrialJob
 from app.domain.jobs import StopReason
+from workers.ml import storage
 from workers.ml.callback import TrialCallback
 from workers.ml.checkpoints import (
+    fetch,
     is_complete,
     latest_complete,
     read_marker,
     remove_incomplete,
+    trial_location,
     trial_output_dir,
 )
 from workers.ml.errors import BadInputError
@@ -37,6 +40,7 @@ from workers.ml.features import quiet_progress_bars, tokenize
 from workers.ml.hooks import TrainingHooks, TrainingProgress
 from workers.ml.metrics import TRAIN_SAMPLES_PER_SECOND
 from workers.ml.normalise import TRAIN_SPLIT
+from workers.ml.publish import CheckpointPublisher
 from workers.ml.snapshot import load_snapshot_splits
 from workers.ml.sources import ClassifierOptions, load_classifier, load_tokenizer, resolve_model
 from workers.ml.trainer_setup import StepPlan, plan_steps, training_arguments
@@ -44,23 +48,25 @@ from workers.ml.trainer_setup import StepPlan, plan_steps, training_arguments
 log = logging.getLogger(__name__)
 
 
-def choose_resume_point(job: TrialJob, output_dir: Path) -> CheckpointInfo | None:
-    """The most advanced complete checkpoint among ``job.resume_from`` and the trial's dir.
+def choose_resume_point(job: TrialJob, trial_dir: str) -> CheckpointInfo | None:
+    """The most advanced complete checkpoint among ``job.resume_from`` and the trial's
+    directory in the artifact root.
 
     Every checkpoint in the trial's directory lies on the same deterministic trajectory (same
     config, seed and schedule), so the newest one is simply the most progress there is: after
-    a crash it beats the rung's starting checkpoint, which may even have been pruned.
+    a crash it beats the rung's starting checkpoint, which may even have been pruned. Only
+    durable checkpoints count: a remote root's, never a scratch copy that was not uploaded.
     """
     candidates = []
     if job.resume_from is not None:
-        given = Path(job.resume_from.path)
-        if not given.is_dir():
+        given = job.resume_from.path
+        if not storage.is_dir(given):
             log_warning(log, "resume.missing", **_fields(job), path=given)
         elif not is_complete(given):
-            raise BadInputError(f"resume_from {str(given)!r}: checkpoint is incomplete")
+            raise BadInputError(f"resume_from {given!r}: checkpoint is incomplete")
         else:
             candidates.append(read_marker(given) or job.resume_from)
-    found = latest_complete(output_dir)
+    found = latest_complete(trial_dir)
     if found is not None:
         candidates.append(found)
     if not candidates and job.resume_from is not None:
@@ -68,22 +74,33 @@ def choose_resume_point(job: TrialJob, output_dir: Path) -> CheckpointInfo | Non
     return max(candidates, key=lambda info: info.step, default=None)
 
 
-def fine_tune(job: TrialJob, hooks: TrainingHooks | None = None) -> TrainOutcome:
-    """Train ``job.trial`` to ``job.budget`` and return the last complete checkpoint."""
+def fine_tune(
+    job: TrialJob, hooks: TrainingHooks | None = None, scratch: Path | None = None
+) -> TrainOutcome:
+    """Train ``job.trial`` to ``job.budget`` and return the last complete checkpoint.
+
+    The Trainer saves into ``trial_output_dir``: the trial's directory in a local artifact
+    root, or its copy under ``scratch`` (this worker's disk) for a remote one, from where
+    each checkpoint is uploaded (``publish.py``) and a remote resume point is fetched.
+    """
     hooks = hooks or TrainingHooks()
     quiet_progress_bars()
     started = time.monotonic()
-    output_dir = trial_output_dir(job)
+    trial_dir = trial_location(job)
+    output_dir = trial_output_dir(job, scratch)
     output_dir.mkdir(parents=True, exist_ok=True)
     remove_incomplete(output_dir)
+    if storage.is_remote(trial_dir):
+        remove_incomplete(trial_dir)
 
-    splits = load_snapshot_splits(job.snapshot)
+    splits = load_snapshot_splits(job.snapshot, scratch)
     args = training_arguments(job.training, output_dir, seed=job.trial.seed)
     plan = plan_steps(job, len(splits[TRAIN_SPLIT]), args.train_batch_size)
     args.max_steps = plan.max_steps
-    resume = choose_resume_point(job, output_dir)
+    resume = choose_resume_point(job, trial_dir)
     initial = hooks.poll_control()
     if resume is not None and (resume.step >= plan.target_step or initial.stop != "none"):
+        _clear_scratch(trial_dir, output_dir)
         return _without_training(job, resume, plan, initial, started)
     # Loading a large model can take a while: tell the caller we are alive first.
     hooks.heartbeat(
@@ -95,6 +112,7 @@ def fine_tune(job: TrialJob, hooks: TrainingHooks | None = None) -> TrainOutcome
             checkpoint=resume,
         )
     )
+    resume_dir = fetch(resume.path, scratch) if resume else None
 
     source = resolve_model(job.model)
     tokenizer = load_tokenizer(source)
@@ -104,12 +122,15 @@ def fine_tune(job: TrialJob, hooks: TrainingHooks | None = None) -> TrainOutcome
         hidden_dropout_prob=job.training.hidden_dropout_prob,
         attention_probs_dropout_prob=job.training.attention_probs_dropout_prob,
     )
+    publisher = CheckpointPublisher(
+        output_dir, trial_dir, job.training.keep_checkpoints, _fields(job)
+    )
     callback = TrialCallback(
         output_dir=output_dir,
+        publisher=publisher,
         rung=job.rung,
         target_step=plan.target_step,
         max_steps=plan.max_steps,
-        keep_checkpoints=job.training.keep_checkpoints,
         hooks=hooks,
         # Requests are counted from when the sweep started this trial, not from now: one
         # made while the trial waited for a worker is still honoured.
@@ -139,19 +160,34 @@ def fine_tune(job: TrialJob, hooks: TrainingHooks | None = None) -> TrainOutcome
         device=str(args.device),
     )
     try:
-        return _train(job, trainer, callback, resume)
+        outcome = _train(job, trainer, callback, resume, resume_dir)
     finally:
+        publisher.close()
         # The Trainer holds reference cycles (model, optimizer, accelerator): free the GPU
         # memory now, not whenever the collector runs, so the next trial fits.
         del trainer
         _release_memory()
+    _clear_scratch(trial_dir, output_dir)
+    return outcome
+
+
+def _clear_scratch(trial_dir: str, output_dir: Path) -> None:
+    """Once the run's checkpoints are all in a remote root, drop the scratch copies: a
+    worker's disk holds only running work (a failed run keeps them, for its retry here)."""
+    if storage.is_remote(trial_dir):
+        storage.remove(output_dir)
 
 
 def _train(
-    job: TrialJob, trainer: Trainer, callback: TrialCallback, resume: CheckpointInfo | None
+    job: TrialJob,
+    trainer: Trainer,
+    callback: TrialCallback,
+    resume: CheckpointInfo | None,
+    resume_dir: Path | None,
 ) -> TrainOutcome:
     started = time.monotonic()
-    result = trainer.train(resume_from_checkpoint=resume.path if resume else None)
+    result = trainer.train(resume_from_checkpoint=str(resume_dir) if resume_dir else None)
+    callback.finish(trainer.state)
     if callback.latest is None or callback.latest.step != result.global_step:
         raise RuntimeError(f"training stopped at step {result.global_step} without a checkpoint")
     seconds = time.monotonic() - started
