@@ -36,7 +36,9 @@ def test_dev_stack_starts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         assert ready == {"status": "ok", "checks": {"index": "ok", "temporal": "ok"}}
         assert httpx.get(f"http://127.0.0.1:{api_port}/docs").status_code == 200
         # Authentication is on: the banner's session token works, no token does not.
-        (token,) = re.findall(r"swp_[A-Za-z0-9_-]{43}", banner)
+        # One session token (printed on its own and in the export line for other shells).
+        (token,) = set(re.findall(r"swp_[A-Za-z0-9_-]{43}", banner))
+        assert f"export SWEEPS_API_URL=http://127.0.0.1:{api_port} SWEEPS_TOKEN={token}" in banner
         sweeps = f"http://127.0.0.1:{api_port}/sweeps"
         assert httpx.get(sweeps).status_code == 401
         assert httpx.get(sweeps, headers={"Authorization": f"Bearer {token}"}).status_code == 200
