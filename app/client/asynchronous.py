@@ -116,7 +116,7 @@ class AsyncSweepsClient:
     async def events(self, sweep_id: str, *, after: int | None = None) -> AsyncIterator[SweepEvent]:
         """The sweep's events from ``after`` on (all retained ones when None), live, until
         the sweep ends; dropped connections resume where they stopped."""
-        follower = EventFollower(after)
+        follower = EventFollower(after, base_url=self.base_url)
         timeout = httpx.Timeout(self._http.timeout.connect, read=STREAM_READ_TIMEOUT)
         while not follower.ended:
             try:
@@ -134,11 +134,7 @@ class AsyncSweepsClient:
                     if not follower.ended:
                         raise StreamEnded()
             except RETRYABLE as exc:
-                delay = follower.broken(
-                    calls.unreachable(self.base_url, exc)
-                    if isinstance(exc, httpx.TransportError)
-                    else exc
-                )
+                delay = follower.broken(exc)
                 await asyncio.sleep(delay)
 
     async def wait(

@@ -10,6 +10,7 @@ import time
 import httpx
 from httpx_sse import ServerSentEvent
 
+from app.client.calls import unreachable
 from app.client.errors import ApiError, ServiceUnavailable, ServiceUnreachable, error_of
 from app.domain.events import SweepEvent
 
@@ -33,8 +34,14 @@ class EventFollower:
     Temporal blip, a dropped connection) is followed by a reconnect with ``Last-Event-ID``,
     until ``reconnect_for`` seconds pass without a working connection."""
 
-    def __init__(self, after: int | None, reconnect_for: float = DEFAULT_RECONNECT_FOR) -> None:
+    def __init__(
+        self,
+        after: int | None,
+        reconnect_for: float = DEFAULT_RECONNECT_FOR,
+        base_url: str = "the API",
+    ) -> None:
         self.last_id = after
+        self._base_url = base_url
         self.ended = False
         self._retry_seconds = 1.0
         self._reconnect_for = reconnect_for
@@ -65,7 +72,9 @@ class EventFollower:
 
     def broken(self, error: Exception) -> float:
         """The connection failed or ended early: seconds to wait before reconnecting, or the
-        error once it has gone on for too long."""
+        error once it has gone on for too long (no answer at all: ServiceUnreachable)."""
+        if isinstance(error, httpx.TransportError):
+            error = unreachable(self._base_url, error)
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now

@@ -116,7 +116,7 @@ class SweepsClient:
     def events(self, sweep_id: str, *, after: int | None = None) -> Iterator[SweepEvent]:
         """The sweep's events from ``after`` on (all retained ones when None), live, until
         the sweep ends; dropped connections resume where they stopped."""
-        follower = EventFollower(after)
+        follower = EventFollower(after, base_url=self.base_url)
         timeout = httpx.Timeout(self._http.timeout.connect, read=STREAM_READ_TIMEOUT)
         while not follower.ended:
             try:
@@ -134,11 +134,7 @@ class SweepsClient:
                     if not follower.ended:
                         raise StreamEnded()
             except RETRYABLE as exc:
-                delay = follower.broken(
-                    calls.unreachable(self.base_url, exc)
-                    if isinstance(exc, httpx.TransportError)
-                    else exc
-                )
+                delay = follower.broken(exc)
                 time.sleep(delay)
 
     def wait(
