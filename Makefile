@@ -7,13 +7,14 @@ export UV_PYTHON_DOWNLOADS := never
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help bootstrap install demo demo-tiny dev test test-fast faults lint format clean
+.PHONY: help bootstrap install install-bench demo demo-tiny dev test test-fast faults bench lint format clean
 
 help:
 	@echo "make demo      install everything, run the sample sweep on the embedded stack"
 	@echo "make test      install everything, run lint, type checks and the whole test suite"
 	@echo "make dev       run the embedded stack until Ctrl-C"
 	@echo "make faults    fault drills at full size, and their figures in BENCHMARKS.md"
+	@echo "make bench     every benchmark side by side with Optuna and Ray Tune (ARGS=--quick: minutes)"
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -21,6 +22,10 @@ bootstrap:
 
 install: bootstrap
 	$(UV) sync --frozen --all-extras
+
+# The benchmarks' peers (Ray Tune) on top of everything `install` brings.
+install-bench: bootstrap
+	$(UV) sync --frozen --all-extras --group bench
 
 demo: install
 	$(UV) run sweeps demo $(ARGS)
@@ -52,6 +57,10 @@ test-fast: install
 faults: install
 	SWEEPS_DRILLS=full $(UV) run pytest --timeout 1800 tests/e2e/test_faults.py tests/e2e/test_control.py $(ARGS)
 	$(UV) run python -m benchmarks.fault_drills
+
+# Figures go to BENCHMARKS.md and docs/figures/; `make bench ARGS=--quick` is the short form.
+bench: install-bench
+	$(UV) run python -m benchmarks $(ARGS)
 
 clean:
 	rm -rf .sweeps .pytest_cache .mypy_cache .ruff_cache
