@@ -57,8 +57,9 @@ def free_port() -> int:
 @dataclass(frozen=True)
 class WorkerProcess:
     """A worker process of the stack: ``name`` for its log file and for kill()/restart(),
-    ``module`` the entry point under ``workers`` it runs, ``env`` on top of the stack's
-    environment (a second training worker with a scratch directory of its own, say)."""
+    ``module`` the entry point under ``workers`` it runs (or a dotted module path of its own:
+    the benchmarks' stand-in workers), ``env`` on top of the stack's environment (a second
+    training worker with a scratch directory of its own, say)."""
 
     name: str
     module: str
@@ -146,7 +147,8 @@ class EmbeddedStack:
         env = self._child_env()
         for number, worker in enumerate(self.workers):
             spec = worker if isinstance(worker, WorkerProcess) else WorkerProcess(worker, worker)
-            argv = [sys.executable, "-m", f"workers.{spec.module}"]
+            module = spec.module if "." in spec.module else f"workers.{spec.module}"
+            argv = [sys.executable, "-m", module]
             # Metrics ports (if set): each worker process its own, PORT + its position.
             worker_env = offset_metrics_ports({**env, **spec.env}, self.settings, number)
             self._spawn(spec.name, argv, env=worker_env)
@@ -251,6 +253,10 @@ class EmbeddedStack:
         port = {"temporal": self.temporal_port, "api": self.api_port}.get(name)
         if port is not None:
             self._wait_for_port(port, timeout=60)
+
+    def pid(self, name: str) -> int:
+        """The process id of one child (the server is ``temporal``, the API ``api``)."""
+        return self._child(name).process.pid
 
     def _child(self, name: str) -> _Child:
         for child in self._children:
