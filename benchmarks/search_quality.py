@@ -100,7 +100,8 @@ def run_job(job: Job) -> tuple[Job, dict[str, Curve], float]:
 def quartiles(values: Sequence[float | None]) -> tuple[float, float, float] | None:
     """(q25, median, q75); a seed that has returned nothing yet counts as worse than any."""
     filled = np.array([np.inf if v is None else v for v in values], dtype=float)
-    q = np.quantile(filled, [0.25, 0.5, 0.75])
+    with np.errstate(invalid="ignore"):  # inf - inf between two empty seeds: NaN, dropped
+        q = np.quantile(filled, [0.25, 0.5, 0.75])
     if not np.all(np.isfinite(q)):
         return None
     return float(q[0]), float(q[1]), float(q[2])
