@@ -26,11 +26,11 @@ from typing import Any
 
 import httpx
 
-from app.domain import CheckpointInfo
+from app.domain import CheckpointInfo, SweepResult
 from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
-from app.temporal import contract
 from app.temporal.client import connect
+from app.temporal.sweep_state import latest_checkpoint
 from benchmarks.report import machine, prepend_section, today
 
 INTERVAL = 10  # checkpoint every this many steps
@@ -60,22 +60,20 @@ def sweep(budget: int, seed: int) -> dict[str, Any]:
 
 
 class Watch:
-    """Polls the trial's training workflow for reported checkpoints, timing each."""
+    """Polls the sweep's journal for the trial's reported checkpoints, timing each."""
 
-    def __init__(self, stack: EmbeddedStack, workflow_id: str) -> None:
+    def __init__(self, stack: EmbeddedStack, sweep_id: str, trial_id: str, rung: int) -> None:
         self.stack = stack
-        self.workflow_id = workflow_id
+        self.sweep_id, self.trial_id, self.rung = sweep_id, trial_id, rung
         self.seen: list[tuple[float, CheckpointInfo]] = []
 
     async def until(self, accept: Any, timeout: float = 600) -> tuple[float, CheckpointInfo]:
         client = await connect(self.stack.child_settings(), wait_seconds=10)
-        handle = client.get_workflow_handle(self.workflow_id)
+        handle = client.get_workflow_handle(self.sweep_id, result_type=SweepResult)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                latest = await handle.query(
-                    contract.LATEST_CHECKPOINT_QUERY, result_type=CheckpointInfo | None
-                )
+                latest = await latest_checkpoint(handle, self.trial_id, self.rung)
             except Exception:
                 latest = None
             now = time.monotonic()
@@ -84,7 +82,7 @@ class Watch:
             if latest is not None and accept(latest):
                 return now, latest
             await asyncio.sleep(0.1)
-        raise SystemExit(f"{self.workflow_id}: timed out waiting for a checkpoint")
+        raise SystemExit(f"{self.sweep_id} {self.trial_id}: timed out waiting for a checkpoint")
 
     def intervals(self) -> list[tuple[float, CheckpointInfo]]:
         return [(t, c) for t, c in self.seen if c.reason == "interval"]
@@ -137,7 +135,7 @@ def drill(stack: EmbeddedStack, kills: int, requests: int, seed: int) -> dict[st
     created = api.post("/sweeps", json=sweep(budget, seed))
     created.raise_for_status()
     sweep_id = created.json()["sweep_id"]
-    watch = Watch(stack, f"{sweep_id}.t0000.r0.0.train")
+    watch = Watch(stack, sweep_id, "t0000", 0)
     log = stack.log_dir / "training.log"
     kill_rows = []
     for k in range(kills):

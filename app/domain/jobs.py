@@ -112,7 +112,11 @@ class TrialJob(BaseModel):
 
 class FineTuneInput(BaseModel):
     job: TrialJob
-    training_workflow_id: str = Field(description="Receives checkpoint reports.")
+    training_workflow_id: str | None = Field(
+        default=None,
+        description="A CheckpointedBertTrainingWorkflow that also hears of each checkpoint "
+        "(sweeps started when trials ran as child workflows); the sweep always does.",
+    )
     control_poll_seconds: float = Field(default=3.0, gt=0)
     heartbeat_timeout_seconds: float = Field(
         default=45.0, ge=10, description="A training worker silent this long is presumed dead."
@@ -150,15 +154,15 @@ class TrialControl(BaseModel):
 
 
 class TrialRunInput(BaseModel):
-    """Input of CoordinatorWorkflow: train one trial to one rung, then evaluate it."""
+    """One run of a trial: train it to one rung, then evaluate it."""
 
     job: TrialJob
-    run_key: str = Field(description="Unique suffix of child workflow ids for this run.")
+    run_key: str = Field(description="Names this run's activities (or child workflows).")
     heartbeat_timeout_seconds: float = Field(default=45.0, ge=10)
 
 
 class TrialRunOutcome(BaseModel):
-    """What one CoordinatorWorkflow run produced: a rung result, or where it stopped early."""
+    """What one run of a trial produced: a rung result, or where it stopped early."""
 
     stopped: StopReason
     checkpoint: CheckpointInfo
@@ -184,6 +188,13 @@ class SweepWorkflowInput(BaseModel):
         ge=1,
         description="At a rung boundary past this many history events the sweep continues "
         "as new, carrying its state, far below Temporal's history limits.",
+    )
+    continue_as_new_mid_rung_after_events: int = Field(
+        default=20000,
+        ge=1,
+        description="Past this many history events in the middle of a rung, the sweep starts "
+        "no more trials and continues as new once the running ones end: a rung of thousands "
+        "of trials stays far below Temporal's limit of 51,200 events.",
     )
     carried: SweepState | None = Field(
         default=None, description="State carried over a continue-as-new; None on a fresh start."

@@ -41,9 +41,15 @@ FINISH_WEBHOOK_DELIVERY = "finish_webhook_delivery"  # mark a delivery failed af
 
 # workflow.patched() ids: sweeps started before a change replay without its new commands.
 WEBHOOKS_PATCH = "webhooks-v1"
+# Sweeps started with it run each (trial, rung) as two activities of their own (fine-tune,
+# evaluate) instead of a CoordinatorWorkflow with two children, and continue as new in the
+# middle of a rung when their history grows long; older sweeps replay as they ran.
+FLAT_TRIALS_PATCH = "trials-as-activities-v1"
 
 # Signals and queries.
-REPORT_CHECKPOINT_SIGNAL = "report_checkpoint"  # training activity -> its training workflow
+REPORT_CHECKPOINT_SIGNAL = (
+    "report_checkpoint"  # training activity -> its training workflow (older sweeps)
+)
 # Training activity -> sweep workflow (arg: CheckpointSaved): journalled as checkpoint.saved.
 CHECKPOINT_SAVED_SIGNAL = "checkpoint_saved"
 LATEST_CHECKPOINT_QUERY = "latest_checkpoint"  # on CheckpointedBertTrainingWorkflow

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from app.domain import SweepResult, SweepStatus
+from app.domain import CheckpointInfo, SweepResult, SweepStatus
 from app.domain.events import SweepEvent, SweepEventPage
 from app.temporal import contract
 
@@ -87,3 +87,27 @@ async def _closed(handle: WorkflowHandle[object, SweepResult]) -> Closed | None:
         at=close_time.astimezone(UTC) if close_time else None,
         reason=f"the workflow ended {execution.name.lower()}",
     )
+
+
+async def latest_checkpoint(
+    handle: WorkflowHandle[object, SweepResult], trial_id: str, rung: int | None = None
+) -> CheckpointInfo | None:
+    """The newest checkpoint the sweep's journal tells of for a trial (at one rung, if given):
+    what a retry of its training would resume from. None before the first one."""
+    latest: CheckpointInfo | None = None
+    after = 0
+    while True:
+        page = await handle.query(contract.EVENTS_QUERY, after, result_type=SweepEventPage)
+        for event in page.events:
+            saved = event.checkpoint
+            if (
+                event.type == "checkpoint.saved"
+                and event.trial_id == trial_id
+                and (rung is None or event.rung == rung)
+                and saved is not None
+                and (latest is None or saved.step >= latest.step)
+            ):
+                latest = saved
+        if not page.events or page.events[-1].id + 1 >= page.next_id:
+            return latest
+        after = page.events[-1].id

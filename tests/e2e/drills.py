@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 
-from app.domain import CheckpointInfo
+from app.domain import CheckpointInfo, SweepResult
 from app.embedded import EmbeddedStack, WorkerProcess, free_port
 from app.settings import Settings
-from app.temporal import contract
 from app.temporal.client import connect
+from app.temporal.sweep_state import latest_checkpoint
 
 FULL = os.environ.get("SWEEPS_DRILLS", "reduced") == "full"
 ACTIVE = ("running", "paused")
@@ -136,44 +136,42 @@ def training_log(stack: EmbeddedStack, name: str = "training") -> str:
     return (stack.log_dir / f"{name}.log").read_text()
 
 
-def training_workflow_id(sweep_id: str, trial_id: str, rung: int, attempt: int = 0) -> str:
-    return f"{sweep_id}.{trial_id}.r{rung}.{attempt}.train"
-
-
 def wait_for_checkpoint(
     stack: EmbeddedStack,
-    workflow_id: str,
+    sweep_id: str,
+    trial_id: str,
+    rung: int,
     step: int = 1,
     accept: Callable[[CheckpointInfo], bool] = lambda _: True,
     timeout: float = 180,
 ) -> CheckpointInfo:
-    """The training workflow's latest reported checkpoint, once it reaches ``step`` and
-    ``accept`` takes it."""
-    return asyncio.run(_wait_for_checkpoint(stack, workflow_id, step, accept, timeout))
+    """The trial's latest checkpoint at ``rung`` the sweep has heard of, once it reaches
+    ``step`` and ``accept`` takes it."""
+    return asyncio.run(_wait_for_checkpoint(stack, sweep_id, trial_id, rung, step, accept, timeout))
 
 
 async def _wait_for_checkpoint(
     stack: EmbeddedStack,
-    workflow_id: str,
+    sweep_id: str,
+    trial_id: str,
+    rung: int,
     step: int,
     accept: Callable[[CheckpointInfo], bool],
     timeout: float,
 ) -> CheckpointInfo:
     client = await connect(stack.child_settings(), wait_seconds=10)
-    handle = client.get_workflow_handle(workflow_id)
+    handle = client.get_workflow_handle(sweep_id, result_type=SweepResult)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
         try:
-            latest = await handle.query(
-                contract.LATEST_CHECKPOINT_QUERY, result_type=CheckpointInfo | None
-            )
+            latest = await latest_checkpoint(handle, trial_id, rung)
         except Exception:  # not started yet, or the server is away for a drill
             latest = None
         if latest is not None and latest.step >= step and accept(latest):
             return latest
         await asyncio.sleep(0.25)
-    raise AssertionError(f"{workflow_id}: no checkpoint at step {step} or later in time")
+    raise AssertionError(f"{sweep_id} {trial_id}: no checkpoint at step {step} or later in time")
 
 
 def leaderboard_of(result: dict[str, Any]) -> list[tuple[Any, ...]]:

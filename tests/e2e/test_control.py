@@ -25,7 +25,6 @@ from tests.e2e.drills import (
     scaled,
     tiny_sweep,
     training_log,
-    training_workflow_id,
     wait_for_checkpoint,
 )
 
@@ -87,16 +86,14 @@ def test_paused_and_resumed_sweep_ends_like_one_never_paused(drive: Driver) -> N
     reference = drive.run(sweep("never-paused"))
 
     sweep_id = drive.submit(sweep("paused-twice"))
-    wait_for_checkpoint(drive.stack, training_workflow_id(sweep_id, "t0000", 0), CHECKPOINT_EVERY)
+    wait_for_checkpoint(drive.stack, sweep_id, "t0000", 0, CHECKPOINT_EVERY)
     pause_and_check(drive, sweep_id)
     assert drive.post(f"/sweeps/{sweep_id}/resume")["paused"] is False
 
     # Again in the second rung, once its first entrant has trained past the first rung.
     view = drive.wait_for(sweep_id, lambda v: v["current_rung"] == 1, "the second rung")
     first_entrant = view["rungs"][1]["trial_ids"][0]
-    wait_for_checkpoint(
-        drive.stack, training_workflow_id(sweep_id, first_entrant, 1), RUNG_0 + CHECKPOINT_EVERY
-    )
+    wait_for_checkpoint(drive.stack, sweep_id, first_entrant, 1, RUNG_0 + CHECKPOINT_EVERY)
     pause_and_check(drive, sweep_id)
     drive.post(f"/sweeps/{sweep_id}/resume")
 
@@ -135,8 +132,9 @@ def test_checkpoint_now_saves_within_seconds_keeps_training_and_resumes_exactly(
     asked = time.monotonic()
     ack = drive.post(f"/sweeps/{sweep_id}/checkpoint", json={})
     assert ack["trial_ids"] == ["t0000"]
-    workflow_id = training_workflow_id(sweep_id, "t0000", 0)
-    saved = wait_for_checkpoint(drive.stack, workflow_id, accept=lambda c: c.reason == "requested")
+    saved = wait_for_checkpoint(
+        drive.stack, sweep_id, "t0000", 0, accept=lambda c: c.reason == "requested"
+    )
     waited = time.monotonic() - asked
     # 5 s is the promise (a control poll every 3 s, then the next step); the margin is for a
     # shared 2-core machine. BENCHMARKS.md has the measured figures.
@@ -155,7 +153,7 @@ def test_checkpoint_now_saves_within_seconds_keeps_training_and_resumes_exactly(
     from workers.ml.evaluate import evaluate_checkpoint
     from workers.ml.train import fine_tune
 
-    job = asyncio.run(fine_tune_input(drive.stack, workflow_id)).job
+    job = asyncio.run(fine_tune_input(drive.stack, sweep_id, "t0000")).job
     again = fine_tune(job.model_copy(update={"artifact_root": str(tmp_path), "resume_from": saved}))
     assert again.global_step == budget
     metrics = evaluate_checkpoint(
@@ -171,10 +169,11 @@ def test_checkpoint_now_saves_within_seconds_keeps_training_and_resumes_exactly(
         assert getattr(metrics, name) == pytest.approx(getattr(expected, name), abs=1e-6), name
 
 
-async def fine_tune_input(stack: EmbeddedStack, training_workflow: str) -> FineTuneInput:
-    """The input the sweep gave the fine-tune activity, read back from Temporal's history."""
+async def fine_tune_input(stack: EmbeddedStack, sweep_id: str, trial_id: str) -> FineTuneInput:
+    """The input the sweep gave the trial's first fine-tune activity, read back from
+    Temporal's history."""
     client = await connect(stack.child_settings(), wait_seconds=10)
-    history = await client.get_workflow_handle(training_workflow).fetch_history()
+    history = await client.get_workflow_handle(sweep_id).fetch_history()
     for event in history.events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             scheduled = event.activity_task_scheduled_event_attributes
@@ -183,8 +182,9 @@ async def fine_tune_input(stack: EmbeddedStack, training_workflow: str) -> FineT
                     scheduled.input.payloads, [FineTuneInput]
                 )
                 assert isinstance(inp, FineTuneInput)
-                return inp
-    raise AssertionError(f"{training_workflow} scheduled no fine_tune activity")
+                if inp.job.trial_id == trial_id:
+                    return inp
+    raise AssertionError(f"{sweep_id} scheduled no fine_tune activity for {trial_id}")
 
 
 def test_cancelled_trial_stops_is_never_promoted_and_frees_its_slot(drive: Driver) -> None:
@@ -199,7 +199,7 @@ def test_cancelled_trial_stops_is_never_promoted_and_frees_its_slot(drive: Drive
         },
     )
     sweep_id = drive.submit(body)
-    wait_for_checkpoint(drive.stack, training_workflow_id(sweep_id, "t0000", 0), CHECKPOINT_EVERY)
+    wait_for_checkpoint(drive.stack, sweep_id, "t0000", 0, CHECKPOINT_EVERY)
     assert drive.post(f"/sweeps/{sweep_id}/trials/t0000/cancel")["trial_ids"] == ["t0000"]
 
     assert drive.wait_until_ended(sweep_id)["status"] == "completed"
@@ -221,7 +221,7 @@ def test_cancelled_trial_stops_is_never_promoted_and_frees_its_slot(drive: Drive
 
 def test_cancelled_sweep_stops_every_trial(drive: Driver) -> None:
     sweep_id = drive.submit(sweep("cancel-the-sweep"))
-    wait_for_checkpoint(drive.stack, training_workflow_id(sweep_id, "t0000", 0), CHECKPOINT_EVERY)
+    wait_for_checkpoint(drive.stack, sweep_id, "t0000", 0, CHECKPOINT_EVERY)
     answer = drive.api.post(f"/sweeps/{sweep_id}/cancel")
     assert answer.status_code == 202, answer.text
 

@@ -35,7 +35,6 @@ from tests.e2e.drills import (
     scaled,
     tiny_sweep,
     training_log,
-    training_workflow_id,
     wait_for_checkpoint,
 )
 from tests.e2e.postgres_cluster import PostgresCluster
@@ -66,7 +65,7 @@ def run_with_kills(drive: Driver, body: dict[str, Any], kill: tuple[str, ...]) -
     """Run ``body``; once its first trial reported a checkpoint, SIGKILL ``kill`` and start
     them again."""
     sweep_id = drive.submit(body)
-    wait_for_checkpoint(drive.stack, training_workflow_id(sweep_id, "t0000", 0), CHECKPOINT_EVERY)
+    wait_for_checkpoint(drive.stack, sweep_id, "t0000", 0, CHECKPOINT_EVERY)
     for name in kill:
         drive.stack.kill(name)
     for name in kill:
@@ -114,7 +113,7 @@ def test_killed_orchestration_worker_and_api_lose_nothing(drive: Driver) -> None
 
 def test_restarted_temporal_server_sweep_completes(drive: Driver) -> None:
     sweep_id = drive.submit(sweep("server-restarted", trials=2))
-    wait_for_checkpoint(drive.stack, training_workflow_id(sweep_id, "t0000", 0), CHECKPOINT_EVERY)
+    wait_for_checkpoint(drive.stack, sweep_id, "t0000", 0, CHECKPOINT_EVERY)
     drive.stack.kill("temporal", signal.SIGTERM)
     time.sleep(scaled(3, 15))
     drive.stack.restart("temporal")
@@ -199,7 +198,7 @@ def test_postgres_outage_is_retried_and_the_index_completes(
         sweep_id = drive.submit(sweep("index-outage", trials=2))
         # Late in the first trial, so that it finishes, and the index is written, meanwhile.
         near_the_end = BUDGET - 2 * CHECKPOINT_EVERY
-        wait_for_checkpoint(stack, training_workflow_id(sweep_id, "t0000", 0), near_the_end)
+        wait_for_checkpoint(stack, sweep_id, "t0000", 0, near_the_end)
         postgres.stop()
         # Down for the outage's length, and until a mirror write has failed at least once
         # (on a loaded machine the trial may take longer than the outage to finish).

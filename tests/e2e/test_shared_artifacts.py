@@ -18,7 +18,6 @@ from tests.e2e.drills import (
     embedded_stack,
     tiny_sweep,
     training_log,
-    training_workflow_id,
     wait_for_checkpoint,
 )
 from tests.object_store import S3Server
@@ -59,9 +58,7 @@ def test_a_trial_resumes_on_another_worker_from_the_shared_checkpoint(
         Driver(stack) as drive,
     ):
         sweep_id = drive.submit(body)
-        reported = wait_for_checkpoint(
-            stack, training_workflow_id(sweep_id, "t0000", 0), CHECKPOINT_EVERY
-        )
+        reported = wait_for_checkpoint(stack, sweep_id, "t0000", 0, CHECKPOINT_EVERY)
         # A reported checkpoint is in the bucket already, marker and all.
         trial = f"sweeps/{sweep_id}/t0000"
         assert reported.path.startswith(f"s3://{bucket}/{trial}/checkpoint-")

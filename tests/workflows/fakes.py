@@ -229,12 +229,14 @@ class FakeWebhooks:
 
 
 async def _report_checkpoint(inp: FineTuneInput, checkpoint: CheckpointInfo) -> None:
-    """As the real activity does: to the training workflow and to the sweep's journal."""
+    """As the real activity does: to the sweep's journal, and to the run's training workflow
+    where it has one (sweeps replayed from before FLAT_TRIALS_PATCH)."""
     client = activity.client()
     saved = CheckpointSaved(trial_id=inp.job.trial_id, rung=inp.job.rung, checkpoint=checkpoint)
-    await client.get_workflow_handle(inp.training_workflow_id).signal(
-        contract.REPORT_CHECKPOINT_SIGNAL, checkpoint
-    )
+    if inp.training_workflow_id is not None:
+        await client.get_workflow_handle(inp.training_workflow_id).signal(
+            contract.REPORT_CHECKPOINT_SIGNAL, checkpoint
+        )
     await client.get_workflow_handle(inp.job.sweep_workflow_id).signal(
         contract.CHECKPOINT_SAVED_SIGNAL, saved
     )

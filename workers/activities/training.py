@@ -254,23 +254,26 @@ class _FineTuneSession:
         activity.heartbeat(*self._details)
 
     def report_checkpoint(self, info: CheckpointInfo) -> None:
-        """Tell the training workflow (where a retry resumes from) and the sweep (its event
-        journal's checkpoint.saved)."""
+        """Tell the sweep (its event journal's checkpoint.saved) and, for runs of older
+        sweeps, the trial's training workflow."""
         job = self.job
         saved = CheckpointSaved(trial_id=job.trial_id, rung=job.rung, checkpoint=info)
 
+        training_workflow_id = self.inp.training_workflow_id
+
         async def to_training(client: Client) -> None:
-            handle = client.get_workflow_handle(self.inp.training_workflow_id)
+            assert training_workflow_id is not None
+            handle = client.get_workflow_handle(training_workflow_id)
             await handle.signal(contract.REPORT_CHECKPOINT_SIGNAL, info)
 
         async def to_sweep(client: Client) -> None:
             handle = client.get_workflow_handle(job.sweep_workflow_id)
             await handle.signal(contract.CHECKPOINT_SAVED_SIGNAL, saved)
 
-        reports = [
-            self.owner.start_workflow_call("report_checkpoint", to_training),
-            self.owner.start_workflow_call("checkpoint_saved", to_sweep),
-        ]
+        reports = [self.owner.start_workflow_call("checkpoint_saved", to_sweep)]
+        # Only runs of sweeps started when each trial had a training workflow of its own.
+        if training_workflow_id is not None:
+            reports.append(self.owner.start_workflow_call("report_checkpoint", to_training))
         self._reports = [r for r in self._reports if not r.done()]
         self._reports += [r for r in reports if r is not None]
 

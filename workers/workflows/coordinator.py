@@ -1,7 +1,7 @@
 """CoordinatorWorkflow: one (trial, rung) run = training child, then evaluation child.
 
-Each run keeps its own history, apart from the sweep's, so long sweeps stay far from
-Temporal's history limits, and each trial's work is easy to find in the Web UI.
+Sweeps started before trials ran as the sweep's own activities (see trial_run) still run
+their trials through this workflow and its two children until they end; new sweeps don't.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from app.domain import EvalInput, EvalOutcome, FineTuneInput, TrainOutcome
+    from app.domain import EvalOutcome, FineTuneInput, TrainOutcome
     from app.domain.jobs import TrialRunInput, TrialRunOutcome
     from app.temporal import contract
+
+from workers.workflows.trial_run import evaluated, evaluation_input, stopped_early
 
 
 @workflow.defn(name=contract.COORDINATOR_WORKFLOW)
@@ -35,30 +37,13 @@ class CoordinatorWorkflow:
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
         )
         if train.stopped != "budget":
-            return TrialRunOutcome(
-                stopped=train.stopped,
-                checkpoint=train.checkpoint,
-                global_step=train.global_step,
-                train_seconds=train.train_seconds,
-            )
+            return stopped_early(train)
         evaluation: EvalOutcome = await workflow.execute_child_workflow(
             contract.EVAL_WORKFLOW,
-            EvalInput(
-                checkpoint=train.checkpoint,
-                snapshot=job.snapshot,
-                batch_size=job.training.per_device_eval_batch_size,
-                max_length=job.training.max_length,
-            ),
+            evaluation_input(inp, train),
             id=f"{base_id}.eval",
             result_type=EvalOutcome,
             task_queue=workflow.info().task_queue,
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
         )
-        return TrialRunOutcome(
-            stopped="budget",
-            checkpoint=train.checkpoint,
-            global_step=train.global_step,
-            train_seconds=train.train_seconds,
-            metrics=evaluation.metrics,
-            eval_seconds=evaluation.eval_seconds,
-        )
+        return evaluated(train, evaluation)

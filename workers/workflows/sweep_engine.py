@@ -1,8 +1,10 @@
 """The ladder (successive halving) sweep engine shared by LadderSweepWorkflow and SweepWorkflow.
 
 Flow: snapshot the dataset once; propose the first rung's configurations; run every trial of a
-rung (at most ``max_concurrency`` at once) as a CoordinatorWorkflow child; keep the top-k and
-promote them, continuing from their checkpoints, plus any fresh proposals; repeat.
+rung (at most ``max_concurrency`` at once) as a fine-tune then an evaluate activity (see
+trial_run); keep the top-k and promote them, continuing from their checkpoints, plus any fresh
+proposals; repeat. When the history grows long the sweep continues as new: at a rung's end,
+or in the middle of a rung by starting no more trials until the running ones have ended.
 
 Proposals are made at rung boundaries from the complete results of earlier rungs, never from
 whichever trials happened to finish first, so a sweep's configurations depend only on its
@@ -58,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from app.temporal import contract
 
 from workers.workflows import journal, webhook_events
+from workers.workflows.trial_run import train_and_evaluate
 
 
 class SweepEngine:
@@ -90,6 +93,10 @@ class SweepEngine:
         self._webhook_retry = inp.webhook_retry or contract.DEFAULT_WEBHOOK_RETRY
         self._notifying: list[asyncio.Task[None]] = []
         self._journal_size = inp.event_journal_size or contract.EVENT_JOURNAL_SIZE
+        # Set when the history has grown long in the middle of a rung: no more trials start,
+        # and once the running ones end the sweep continues as new, carrying the rest.
+        self._draining = False
+        self._runs_started = 0
 
     # ---- queries and signals -------------------------------------------------------------
 
@@ -415,6 +422,12 @@ class SweepEngine:
             or info.get_current_history_length() >= inp.continue_as_new_after_events
         )
 
+    def _rung_history_is_long(self, inp: SweepWorkflowInput) -> bool:
+        """Time to continue as new in the middle of a rung? Never before this run has started
+        a trial of its own, so that every run of the sweep makes progress."""
+        length = workflow.info().get_current_history_length()
+        return self._runs_started > 0 and length >= inp.continue_as_new_mid_rung_after_events
+
     async def _snapshot(self, inp: SweepWorkflowInput) -> DatasetSnapshot:
         try:
             snapshot: DatasetSnapshot = await workflow.execute_activity(
@@ -511,6 +524,11 @@ class SweepEngine:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+        if self._draining:
+            # The rung's summary and its unfinished trials (pending, paused) carry over; the
+            # next run picks them up where this one stopped starting them.
+            state.current_rung = rung_index
+            workflow.continue_as_new(inp.model_copy(update={"carried": state}))
 
     async def _run_trial(self, inp: SweepWorkflowInput, index: int, rung_index: int) -> None:
         request, state = self._request, self._state
@@ -519,28 +537,28 @@ class SweepEngine:
             attempt = 0
             while True:
                 await workflow.wait_condition(
-                    lambda: not state.paused or index in state.cancelled_trials
+                    lambda: not state.paused or index in state.cancelled_trials or self._draining
                 )
                 trial = state.trials[index]
                 if index in state.cancelled_trials:
                     self._update_trial(index, status=TrialStatus.CANCELLED)
                     return
+                flat = workflow.patched(contract.FLAT_TRIALS_PATCH)
+                if self._draining or (flat and self._rung_history_is_long(inp)):
+                    self._draining = True
+                    return  # the run this sweep continues as starts it
+                self._runs_started += 1
                 self._update_trial(index, status=TrialStatus.RUNNING)
                 job = self._job(inp, index, rung_index, state.snapshot, request)
                 run_id = f"{workflow.info().workflow_id}.{trial.trial_id}.r{rung_index}.{attempt}"
+                run = TrialRunInput(
+                    job=job,
+                    run_key=run_id,
+                    heartbeat_timeout_seconds=inp.training_heartbeat_timeout_seconds,
+                )
                 try:
-                    outcome: TrialRunOutcome = await workflow.execute_child_workflow(
-                        contract.COORDINATOR_WORKFLOW,
-                        TrialRunInput(
-                            job=job,
-                            run_key=run_id,
-                            heartbeat_timeout_seconds=inp.training_heartbeat_timeout_seconds,
-                        ),
-                        id=run_id,
-                        result_type=TrialRunOutcome,
-                        task_queue=contract.ORCHESTRATION_TASK_QUEUE,
-                    )
-                except ChildWorkflowError as err:
+                    outcome = await self._train_and_evaluate(run, flat)
+                except (ActivityError, ChildWorkflowError) as err:
                     if isinstance(err.cause, CancelledError):  # the sweep is being cancelled
                         self._cancelling = True
                         self._update_trial(index, status=TrialStatus.CANCELLED)
@@ -568,6 +586,20 @@ class SweepEngine:
                     return
                 self._record(index, rung_index, outcome)
                 return
+
+    @staticmethod
+    async def _train_and_evaluate(run: TrialRunInput, flat: bool) -> TrialRunOutcome:
+        if flat:
+            return await train_and_evaluate(run)
+        # Sweeps started before FLAT_TRIALS_PATCH: one CoordinatorWorkflow child per run.
+        outcome: TrialRunOutcome = await workflow.execute_child_workflow(
+            contract.COORDINATOR_WORKFLOW,
+            run,
+            id=run.run_key,
+            result_type=TrialRunOutcome,
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+        )
+        return outcome
 
     def _job(
         self,
