@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -74,7 +75,7 @@ TWEETS_PER_TEXT = 12  # tweets are short: 12 joined ones are well over 128 token
 
 @dataclass(frozen=True)
 class Variant:
-    precision: str  # TrainingParams.precision
+    precision: Literal["fp32", "bf16"]  # TrainingParams.precision
     compile: bool
 
     @property
@@ -153,7 +154,9 @@ def write_model_dir(directory: Path, labels: int) -> None:
     """Random-init bert-base-uncased-shaped classifier plus the bundled tokenizer."""
     quiet_progress_bars()
     torch.manual_seed(0)
-    model = BertForSequenceClassification(BertConfig(num_labels=labels))
+    config = BertConfig()  # bert-base-uncased's architecture
+    config.num_labels = labels
+    model = BertForSequenceClassification(config)
     model.save_pretrained(directory)
     AutoTokenizer.from_pretrained(str(bundled_minilm_dir())).save_pretrained(directory)
 
@@ -194,7 +197,7 @@ def make_job(
         # Only the rung-end checkpoint, after the last timed step: none inside the timing.
         checkpoint_every_steps=plan.total_steps + 1,
         keep_checkpoints=1,
-        precision=variant.precision,  # type: ignore[arg-type]
+        precision=variant.precision,
         torch_compile=variant.compile,
     )
     # A sweep of its own per variant: a shared trial directory would resume the last one.
