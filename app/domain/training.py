@@ -43,6 +43,11 @@ class TrainingParams(BaseModel):
         description="Deterministic GPU kernels: a promoted trial then equals a straight run "
         "bit for bit on GPUs too (on CPU it always does), at roughly 30% less throughput.",
     )
+    torch_compile: bool = Field(
+        default=False,
+        description="Compile the model with torch.compile (the Trainer's torch_compile): "
+        "faster steps on GPUs, after a one-off compilation at the start of each training run.",
+    )
 
 
 SEARCHABLE_PARAMS: frozenset[str] = frozenset(

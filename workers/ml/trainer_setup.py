@@ -69,6 +69,7 @@ def training_arguments(params: TrainingParams, output_dir: Path, *, seed: int) -
             seed=seed,
             data_seed=seed,
             full_determinism=params.deterministic,
+            torch_compile=params.torch_compile,
             dataloader_pin_memory=torch.cuda.is_available(),
             **_precision_flags(params.precision),
         )
