@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         code = subprocess.run(command, check=False).returncode
         took = time.monotonic() - started
-        print(f"<== {name}: {'ok' if code == 0 else f'exit {code}'} in {took:.0f} s", file=sys.stderr)
+        print(
+            f"<== {name}: {'ok' if code == 0 else f'exit {code}'} in {took:.0f} s", file=sys.stderr
+        )
         if code != 0:
             failed.append(name)
     if failed:
