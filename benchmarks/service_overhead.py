@@ -231,7 +231,7 @@ def section(size: Size, command: str, measured: list[Measured]) -> str:
         "and activity dispatch, reading the snapshot, model load, tokenising, training, "
         "checkpoint saves, the last reports); bare, from reading the snapshot to `train()` "
         "returning (same steps). Neither includes interpreter start and imports; the process "
-        "wall time does (and, for the service, connecting and starting the worker).",
+        "wall time does (and, for the service, connecting, starting and stopping the worker).",
         f"- trial span ratio service/bare (medians): **{span_ratio:.3f}** ({verdict} the "
         "1.05 goal)",
         "",
