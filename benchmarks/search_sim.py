@@ -14,10 +14,17 @@ promotion retrained from scratch) pays the whole new budget and makes the same d
 since a retrained trial reaches the same value. One ladder run therefore yields both curves.
 
 ``run_optuna_hyperband`` and ``run_random`` are the references, counted the same way.
+
+Two options model a sweep that runs ``max_concurrency`` trials at once. ``Waves`` makes
+``run_ladder`` propose a rung's fresh trials in waves instead of all at the rung boundary: a
+wave's proposals see the results of the waves at least ``lag`` behind it, and the trials still
+in flight are passed to the constant liar as pending. ``run_optuna_parallel`` runs Optuna with
+that many trials in flight, in budget time, so both sides see results with the same delay.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -78,6 +85,47 @@ def training_cost(old_budget: float, new_budget: float, *, continue_from_checkpo
     return new_budget - old_budget if continue_from_checkpoint else new_budget
 
 
+@dataclass(frozen=True)
+class Waves:
+    """Fresh trials proposed ``size`` at a time (``size`` = the sweep's max_concurrency).
+
+    Wave k is proposed when wave k - ``lag`` has finished: with ``lag`` 2 a free slot never
+    waits for a barrier when trials take similar time; ``lag`` 1 is a barrier per wave.
+    """
+
+    size: int
+    lag: int = 2
+
+    def __post_init__(self) -> None:
+        if self.size < 1 or self.lag < 1:
+            raise ValueError(f"wave size and lag must be >= 1, got {self.size}, {self.lag}")
+
+
+@dataclass(frozen=True)
+class WaveView:
+    """What one wave of a rung's entrants knows when its fresh members are proposed."""
+
+    members: tuple[int, ...]  # the entrants that start in this wave, in start order
+    observed: tuple[int, ...]  # entrants of this rung whose result at the rung is known
+    in_flight: tuple[int, ...]  # entrants of earlier waves still training at the rung
+
+
+def wave_views(entrants: Sequence[int], waves: Waves) -> list[WaveView]:
+    """The rung's entrants (in start order) cut into waves, with what each wave can see."""
+    views = []
+    for start in range(0, len(entrants), waves.size):
+        wave = start // waves.size
+        seen = max(0, (wave - waves.lag + 1) * waves.size)
+        views.append(
+            WaveView(
+                members=tuple(entrants[start : start + waves.size]),
+                observed=tuple(entrants[:seen]),
+                in_flight=tuple(entrants[seen:start]),
+            )
+        )
+    return views
+
+
 def _observations(trials: dict[int, TrialResult]) -> list[Observation]:
     # As SweepEngine._observations: every finished (trial, rung) result so far.
     return [
@@ -127,8 +175,20 @@ def _returned_regret(fn: MFFunction, trials: dict[int, TrialResult]) -> float | 
     return None if best is None else fn.regret(best.params)
 
 
-def run_ladder(fn: MFFunction, ladder: Ladder, strategy: Strategy, sweep_seed: int) -> LadderRun:
-    """One sweep of ``ladder`` on ``fn``, proposals by ``strategy``, seeded by ``sweep_seed``."""
+def run_ladder(
+    fn: MFFunction,
+    ladder: Ladder,
+    strategy: Strategy,
+    sweep_seed: int,
+    waves: Waves | None = None,
+    stacked_fit: bool = False,
+) -> LadderRun:
+    """One sweep of ``ladder`` on ``fn``, proposals by ``strategy``, seeded by ``sweep_seed``.
+
+    ``waves`` None: as the workflow, every fresh trial of a rung is proposed at its boundary.
+    ``stacked_fit``: TPE sees every trial once, ranked by ``stacked_observations``, instead
+    of the one rung ``app.search.sampler.observations_for_fit`` picks.
+    """
     trials: dict[int, TrialResult] = {}
     continuing, retraining = Curve(), Curve()
     spent_continuing = spent_retraining = 0.0
@@ -136,33 +196,31 @@ def run_ladder(fn: MFFunction, ladder: Ladder, strategy: Strategy, sweep_seed: i
     next_index = 0
     for rung in range(len(ladder.rungs)):
         fresh = list(range(next_index, next_index + rungs.new_trials_at(ladder, rung)))
-        if fresh:
-            proposals = propose(
-                ProposeInput(
-                    space=fn.space,
-                    strategy=strategy,
-                    direction=DIRECTION,
-                    sweep_seed=sweep_seed,
-                    trial_indices=fresh,
-                    born_rung=rung,
-                    observations=_observations(trials),
-                )
-            )
-            for config in proposals:
-                trials[config.trial_index] = _pending_trial(config, rung)
-            next_index += len(fresh)
-        budget = rungs.rung_budget(ladder, rung)
+        next_index += len(fresh)
         entrants = survivors + fresh
-        for index in entrants:
-            trial = trials[index]
-            old = trial.rungs[-1].budget if trial.rungs else 0.0
-            spent_continuing += training_cost(old, budget, continue_from_checkpoint=True)
-            spent_retraining += training_cost(old, budget, continue_from_checkpoint=False)
-            value = fn.evaluate(trial.params, budget / ladder.max_budget)
-            trials[index] = _trained(trial, rung, budget, value)
-            regret = _returned_regret(fn, trials)
-            continuing.add(spent_continuing, regret)
-            retraining.add(spent_retraining, regret)
+        budget = rungs.rung_budget(ladder, rung)
+        plan = (
+            [WaveView(members=tuple(entrants), observed=(), in_flight=())]
+            if waves is None
+            else wave_views(entrants, waves)
+        )
+        for view in plan:
+            new = [index for index in view.members if index not in trials]
+            if new:
+                inp = _wave_input(fn, strategy, sweep_seed, rung, new, trials, view, set(fresh))
+                proposals = propose(_stack(inp) if stacked_fit else inp)
+                for config in proposals:
+                    trials[config.trial_index] = _pending_trial(config, rung)
+            for index in view.members:
+                trial = trials[index]
+                old = trial.rungs[-1].budget if trial.rungs else 0.0
+                spent_continuing += training_cost(old, budget, continue_from_checkpoint=True)
+                spent_retraining += training_cost(old, budget, continue_from_checkpoint=False)
+                value = fn.evaluate(trial.params, budget / ladder.max_budget)
+                trials[index] = _trained(trial, rung, budget, value)
+                regret = _returned_regret(fn, trials)
+                continuing.add(spent_continuing, regret)
+                retraining.add(spent_retraining, regret)
         chosen = rungs.select_survivors(ladder, rung, [trials[i] for i in entrants], DIRECTION)
         survivors = [t.trial_index for t in chosen]
         _close_rung(trials, entrants, set(survivors), last=rung == len(ladder.rungs) - 1)
@@ -175,6 +233,63 @@ def run_ladder(fn: MFFunction, ladder: Ladder, strategy: Strategy, sweep_seed: i
         compute_retraining=spent_retraining,
         trials=[trials[i] for i in sorted(trials)],
     )
+
+
+def _wave_input(
+    fn: MFFunction,
+    strategy: Strategy,
+    sweep_seed: int,
+    rung: int,
+    new: list[int],
+    trials: dict[int, TrialResult],
+    view: WaveView,
+    born_here: set[int],
+) -> ProposeInput:
+    """The propose call for a wave's fresh trials, seeing only what that wave could see.
+
+    Results at this rung count only for the observed entrants (the simulator has already
+    trained the wave's predecessors, but in the service they would still be running). Pending
+    are the in-flight trials born at this rung: promoted ones already have observations at
+    the rung below, and lying about them as well would push proposals away from the best
+    configurations known.
+    """
+    seen = set(view.observed)
+    observations = [
+        obs
+        for obs in _observations(trials)
+        if obs.rung < rung or (obs.rung == rung and obs.trial_index in seen)
+    ]
+    pending = [trials[i].params for i in sorted(view.in_flight) if i in born_here]
+    return ProposeInput(
+        space=fn.space,
+        strategy=strategy,
+        direction=DIRECTION,
+        sweep_seed=sweep_seed,
+        trial_indices=new,
+        born_rung=rung,
+        observations=observations,
+        pending=pending,
+    )
+
+
+def stacked_observations(observations: Sequence[Observation]) -> list[Observation]:
+    """One observation per trial, all at rung 0, valued by its rank across rungs (0 = best).
+
+    Trials are ranked as Optuna's TPE ranks pruned trials: the higher the rung a trial has a
+    result at, the better, then by its value there (minimised) and its index. TPE uses values
+    only to order trials, so ranks lose nothing, and every trial of the sweep informs the fit.
+    """
+    latest: dict[int, Observation] = {}
+    for obs in observations:
+        seen = latest.get(obs.trial_index)
+        if seen is None or obs.rung > seen.rung:
+            latest[obs.trial_index] = obs
+    order = sorted(latest.values(), key=lambda o: (-o.rung, o.value, o.trial_index))
+    return [o.model_copy(update={"rung": 0, "value": float(n)}) for n, o in enumerate(order)]
+
+
+def _stack(inp: ProposeInput) -> ProposeInput:
+    return inp.model_copy(update={"observations": stacked_observations(inp.observations)})
 
 
 def _close_rung(
@@ -190,16 +305,24 @@ def _close_rung(
 
 
 def run_optuna_hyperband(
-    fn: MFFunction, budgets: Sequence[float], total_compute: float, seed: int
+    fn: MFFunction,
+    budgets: Sequence[float],
+    total_compute: float,
+    seed: int,
+    study_name: str | None = None,
 ) -> Curve:
     """Optuna's TPESampler with the HyperbandPruner until ``total_compute`` is spent.
 
     The objective reports its value at each of ``budgets`` (the ladder's) and stops when the
     pruner says so; a trial runs on from where it was (Optuna's trials are not restarted), so
     it pays each budget increment once. Optuna returns its best *completed* trial.
+
+    The HyperbandPruner puts a trial in a bracket by a hash of the study's name and the trial
+    number; an unnamed study gets a random name, so pass ``study_name`` to repeat a run.
     """
     max_budget = budgets[-1]
     study = optuna.create_study(
+        study_name=study_name,
         direction=DIRECTION,
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.HyperbandPruner(
@@ -230,6 +353,79 @@ def run_optuna_hyperband(
             regret = fn.regret(trial.params)
             best = regret if best is None else min(best, regret)
         curve.add(spent, best)
+    return curve
+
+
+@dataclass
+class _Running:
+    """One Optuna trial on a worker: the next budget it trains to, and what it has reached."""
+
+    trial: optuna.trial.Trial
+    step: int  # index into the budgets of the increment now training
+    reached: float = 0.0
+
+
+def run_optuna_parallel(
+    fn: MFFunction,
+    budgets: Sequence[float],
+    total_compute: float,
+    seed: int,
+    concurrency: int,
+    study_name: str | None = None,
+) -> Curve:
+    """``run_optuna_hyperband`` with ``concurrency`` trials in flight, in budget time.
+
+    Workers train one budget increment at a time (an increment of b budget units takes b
+    time); the earliest to finish reports, and a worker whose trial ended (pruned or
+    complete) asks for the next one. TPE uses the constant liar, so trials asked while others
+    run are spread out; a trial is asked at the moment its worker frees up, seeing every
+    result reported by then. New trials start while less than ``total_compute`` was spent.
+    """
+    max_budget = budgets[-1]
+    study = optuna.create_study(
+        study_name=study_name,
+        direction=DIRECTION,
+        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),
+        pruner=optuna.pruners.HyperbandPruner(
+            min_resource=int(budgets[0]),
+            max_resource=int(max_budget),
+            reduction_factor=_ratio(budgets),
+        ),
+    )
+    distributions = to_distributions(fn.space)
+    curve = Curve()
+    spent = 0.0
+    best: float | None = None
+    events: list[tuple[float, int, _Running]] = []  # (finish time, start order, worker's trial)
+    order = itertools.count()
+
+    def start(now: float) -> None:
+        running = _Running(trial=study.ask(distributions), step=0)
+        heapq.heappush(events, (now + budgets[0], next(order), running))
+
+    for _ in range(concurrency):
+        start(0.0)
+    while events:
+        now, _, running = heapq.heappop(events)
+        budget = budgets[running.step]
+        spent += training_cost(running.reached, budget, continue_from_checkpoint=True)
+        running.reached = budget
+        value = fn.evaluate(running.trial.params, budget / max_budget)
+        running.trial.report(value, step=int(budget))
+        ended = True
+        if budget < max_budget and running.trial.should_prune():
+            study.tell(running.trial, state=optuna.trial.TrialState.PRUNED)
+        elif budget < max_budget:
+            running.step += 1
+            heapq.heappush(events, (now + budgets[running.step] - budget, next(order), running))
+            ended = False
+        else:
+            study.tell(running.trial, value)
+            regret = fn.regret(running.trial.params)
+            best = regret if best is None else min(best, regret)
+        curve.add(spent, best)
+        if ended and spent < total_compute:
+            start(now)
     return curve
 
 
