@@ -50,6 +50,8 @@ from benchmarks.report import machine, prepend_section, today
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STACK_PARTS = ("temporal", "orchestration", "training", "api")
+# What --systems may leave out, for a shorter look at one part.
+OPTIONAL_SYSTEMS = ("children", "long", "optuna", "ray")
 
 
 @dataclass
@@ -150,8 +152,7 @@ def run_peer(peer: str, trials: int, seconds: float, concurrency: int, **options
     argv += ["--seconds", str(seconds), "--concurrency", str(concurrency)]
     for name, value in options.items():
         argv += [f"--{name}", value]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DEDUP_LOGS": "0"}
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{peer} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
@@ -201,17 +202,20 @@ def measure(args: argparse.Namespace) -> list[Run]:
             run_service(stack, concurrency, 1.0, concurrency)
             for _ in range(args.repeats):
                 record(run_bare(stack, trials, 1.0, concurrency, children=False))
-                record(run_bare(stack, trials, 1.0, concurrency, children=True))
+                if "children" in args.systems:
+                    record(run_bare(stack, trials, 1.0, concurrency, children=True))
                 record(run_service(stack, trials, 1.0, concurrency))
-            record(run_service(stack, args.long_trials, args.long_seconds, concurrency))
-            record(run_bare(stack, args.long_trials, args.long_seconds, concurrency, False))
-        record(run_peer("optuna-memory", trials, 1.0, concurrency))
-        record(run_peer("optuna-sqlite", trials, 1.0, concurrency, state=state))
-        with throwaway_postgres(args.admin_url) as url:
-            # SQLAlchemy (under Optuna) reads a bare postgresql:// as psycopg2, not installed.
-            driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-            record(run_peer("optuna-postgres", trials, 1.0, concurrency, url=driver_url))
-        if args.ray_trials:
+            if "long" in args.systems:
+                record(run_service(stack, args.long_trials, args.long_seconds, concurrency))
+                record(run_bare(stack, args.long_trials, args.long_seconds, concurrency, False))
+        if "optuna" in args.systems:
+            record(run_peer("optuna-memory", trials, 1.0, concurrency))
+            record(run_peer("optuna-sqlite", trials, 1.0, concurrency, state=state))
+            with throwaway_postgres(args.admin_url) as url:
+                # SQLAlchemy (under Optuna) reads a bare postgresql:// as psycopg2.
+                driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+                record(run_peer("optuna-postgres", trials, 1.0, concurrency, url=driver_url))
+        if "ray" in args.systems and args.ray_trials:
             record(run_peer("ray", args.ray_trials, 1.0, concurrency))
     return runs
 
@@ -312,6 +316,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--long-trials", type=int, default=None, help="default: --trials")
     parser.add_argument("--ray-trials", type=int, default=96)
     parser.add_argument("--admin-url", default=ADMIN_URL, help="Postgres for Optuna's storage")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=OPTIONAL_SYSTEMS,
+        default=list(OPTIONAL_SYSTEMS),
+        help="besides this service and the plain-activity floor (default: all)",
+    )
+    parser.add_argument("--no-record", action="store_true", help="print, leave BENCHMARKS.md")
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.repeats, args.ray_trials = 64, 1, 16
@@ -340,7 +352,8 @@ def main(argv: list[str] | None = None) -> None:
             "",
         ]
     )
-    prepend_section(section)
+    if not args.no_record:
+        prepend_section(section)
     print(section)
 
 

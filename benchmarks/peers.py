@@ -96,6 +96,10 @@ def run_optuna_memory(trials: int, seconds: float, concurrency: int) -> dict[str
 
 
 def run_ray(trials: int, seconds: float, concurrency: int) -> dict[str, Any]:
+    # Under `uv run`, Ray rebuilds the environment for its workers from the project
+    # (without the bench group, so without Ray): use this interpreter's as it is.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import ray
     from ray import tune
 
