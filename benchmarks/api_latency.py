@@ -25,11 +25,19 @@ from app.db.migrate import upgrade_to_head
 from app.embedded import EmbeddedStack, free_port
 from app.presets import preset
 from app.settings import Settings
-from benchmarks.leaderboard import load_sweep, throwaway_postgres, time_calls
+from benchmarks.leaderboard import Timing, load_sweep, throwaway_postgres, time_calls
 from benchmarks.report import machine, prepend_section, today
 
 
 def measure(url: str, sizes: list[int], calls: int, posts: int) -> list[str]:
+    return [
+        f"| {label} | {t.p50_ms:.2f} | {t.p95_ms:.2f} | {t.max_ms:.2f} | {t.calls} |"
+        for label, t in measure_calls(url, sizes, calls, posts)
+    ]
+
+
+def measure_calls(url: str, sizes: list[int], calls: int, posts: int) -> list[tuple[str, Timing]]:
+    """(call, its timing): the leaderboard at each size, then POST /sweeps."""
     upgrade_to_head(url)
     engine = make_engine(url)
     loaded = {}
@@ -54,7 +62,7 @@ def measure(url: str, sizes: list[int], calls: int, posts: int) -> list[str]:
         os.environ["SWEEPS_RATE_LIMIT_PER_MINUTE"] = "0"
         with stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
             api.headers.update(stack.auth_headers())
-            rows = []
+            rows: list[tuple[str, Timing]] = []
             for size in sizes:
                 path = f"/sweeps/bench-{size}/leaderboard?limit=20"
                 assert api.get(path).status_code == 200
@@ -78,10 +86,7 @@ def measure(url: str, sizes: list[int], calls: int, posts: int) -> list[str]:
                     time_calls(post, posts, warmup=5),
                 )
             )
-    return [
-        f"| {label} | {t.p50_ms:.2f} | {t.p95_ms:.2f} | {t.max_ms:.2f} | {t.calls} |"
-        for label, t in rows
-    ]
+    return rows
 
 
 def main() -> None:
