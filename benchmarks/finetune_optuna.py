@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -52,6 +53,11 @@ class PeerTrial:
     steps: int = 0
     reports: list[tuple[int, float]] = field(default_factory=list)
     outcome: str = "running"  # complete, pruned, cut (the step budget ran out)
+
+    def describe(self) -> str:
+        params = ", ".join(f"{k}={v:.3g}" for k, v in self.params.items() if isinstance(v, float))
+        reports = ", ".join(f"{acc:.3f}@{step}" for step, acc in self.reports)
+        return f"{self.number} ({params}): {self.outcome} at step {self.steps}; {reports}"
 
 
 @dataclass
@@ -173,6 +179,7 @@ class Objective:
             self._train(trial, record, output_dir, stop_at)
         finally:
             shutil.rmtree(output_dir, ignore_errors=True)
+        print(f"  optuna trial {record.describe()}", file=sys.stderr, flush=True)
         if record.outcome != "complete":
             raise optuna.TrialPruned()
         return record.reports[-1][1]

@@ -116,6 +116,10 @@ def run_product(client: SweepsClient, request: SweepRequest) -> ProductRun:
     created = client.submit(request)
     result: SweepResult = client.wait(created.sweep_id, progress=False)
     wall = time.monotonic() - started
+    for trial in result.trials:
+        params = ", ".join(f"{k}={v:.3g}" for k, v in trial.params.items() if isinstance(v, float))
+        rungs = ", ".join(f"{r.metrics.accuracy:.3f}@{r.global_step}" for r in trial.rungs)
+        note(f"  product trial {trial.trial_id} ({params}): {trial.status}; {rungs}")
     top = len(request.ladder.rungs) - 1
     return ProductRun(
         seed=request.seed,
