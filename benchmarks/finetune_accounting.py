@@ -95,3 +95,15 @@ def spread(values: Sequence[float]) -> Spread:
     if not finite:
         return Spread(math.nan, math.nan, math.nan)
     return Spread(statistics.median(finite), min(finite), max(finite))
+
+
+def verdict(product: Spread, peer: Spread, majority: float) -> str:
+    """The goal line. Medians at the majority class say nothing about the search: the model
+    has not learnt yet at these budgets, whichever configuration is tried."""
+    figures = (
+        f"median best accuracy {product.median:.4f} against Optuna's {peer.median:.4f} "
+        "at equal training steps"
+    )
+    if max(product.median, peer.median) <= majority + 1e-9:
+        return f"not shown: {figures}, both at the majority class (the budgets are too small)"
+    return f"{'yes' if product.median >= peer.median else 'no'}: {figures}"

@@ -34,12 +34,12 @@ from app.domain.training import TrainingParams
 from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
 from benchmarks.finetune_accounting import (
-    Spread,
     evaluations,
     ladder,
     spread,
     top_rung_best,
     trained_steps,
+    verdict,
 )
 from benchmarks.finetune_optuna import PeerRun, run_peer
 from benchmarks.report import machine, prepend_section, today
@@ -166,18 +166,6 @@ def run_all(sizes: Sizes, seeds: list[int]) -> list[tuple[ProductRun, PeerRun]]:
     return pairs
 
 
-def verdict(product: Spread, peer: Spread) -> str:
-    if product.median >= peer.median:
-        return (
-            f"yes: median best accuracy {product.median:.4f} against Optuna's {peer.median:.4f} "
-            "at equal training steps"
-        )
-    return (
-        f"no: median best accuracy {product.median:.4f} against Optuna's {peer.median:.4f} "
-        "at equal training steps"
-    )
-
-
 def section(sizes: Sizes, argv: list[str], pairs: list[tuple[ProductRun, PeerRun]]) -> str:
     products = [p for p, _ in pairs]
     peers = [o for _, o in pairs]
@@ -232,7 +220,7 @@ def section(sizes: Sizes, argv: list[str], pairs: list[tuple[ProductRun, PeerRun
             f"{spread([p.wall_seconds for p in products]).text(0)} s, Optuna "
             f"{spread([o.wall_seconds for o in peers]).text(0)} s",
             f"- goal (match or beat Optuna TPE + Hyperband at equal training steps): "
-            f"{verdict(ours, theirs)}",
+            f"{verdict(ours, theirs, majority)}",
             "",
             "| seed | product best | Optuna best | product steps | Optuna steps "
             "| product trials | Optuna trials | product evals | Optuna evals "

@@ -21,6 +21,7 @@ from benchmarks.finetune_accounting import (
     spread,
     top_rung_best,
     trained_steps,
+    verdict,
 )
 
 
@@ -94,3 +95,10 @@ def test_spread_ignores_nan() -> None:
     s = spread([0.5, math.nan, 0.7, 0.6])
     assert (s.median, s.low, s.high) == (0.6, 0.5, 0.7)
     assert math.isnan(spread([math.nan]).median)
+
+
+def test_verdict_calls_a_tie_at_the_majority_class_unshown() -> None:
+    at_majority = spread([0.415, 0.415, 0.5])
+    assert verdict(at_majority, spread([0.415]), majority=0.415).startswith("not shown")
+    assert verdict(spread([0.55]), spread([0.5]), majority=0.415).startswith("yes")
+    assert verdict(spread([0.45]), spread([0.5]), majority=0.415).startswith("no")
