@@ -60,7 +60,7 @@ class Size:
 
 
 FULL = Size(model="minilm-l6", steps=80, save_every=20, runs=3)
-QUICK = Size(model="tiny-bert", steps=60, save_every=20, runs=2)
+QUICK = Size(model="tiny-bert", steps=20, save_every=10, runs=1)
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def section(size: Size, command: str, measured: list[Measured]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny BERT, 2 runs each")
+    parser.add_argument("--quick", action="store_true", help="tiny BERT, 20 steps, one run each")
     parser.add_argument("--runs", type=int, help="runs of each variant")
     parser.add_argument("--steps", type=int, help="training steps of the trial")
     args = parser.parse_args()
