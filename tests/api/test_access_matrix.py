@@ -100,12 +100,23 @@ async def world(
                 payload={"type": "sweep.completed"},
                 endpoint_ids=[endpoints[0]],
             )
-        fake.step_seconds = 5.0  # the next sweeps keep running through the test
+        # The next sweeps keep running through the test (terminated at its end), however
+        # slowly a loaded machine gets to the control cases.
+        fake.step_seconds = 3600.0
         running = []
         for _ in range(2):
             answer = await client.post("/sweeps", json=sweep_body(trials=1), headers=as_alice)
             assert answer.status_code == 201, answer.text
             running.append(answer.json()["sweep_id"])
+        for sweep_id in running:
+
+            async def training(sweep_id: str = sweep_id) -> bool:
+                answer = await client.get(f"/sweeps/{sweep_id}/result", headers=as_alice)
+                trials = answer.json().get("trials", []) if answer.status_code == 200 else []
+                return any(t["trial_id"] == "t0000" and t["status"] == "running" for t in trials)
+
+            # The trial-control cases need t0000 to exist and train.
+            await _wait_for(training, f"{sweep_id}'s first trial training")
         started += [finished, *running]
         yield World(app, client, tokens, finished, running, endpoints, delivery)
         for execution_id in started:
