@@ -390,15 +390,18 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
         assert paused.trials[0].checkpoint is not None and paused.trials[0].checkpoint.step == 10
         assert len(fake.calls) == 1  # nothing new starts while paused
 
-        # A waiting trial can be cancelled; it never trains.
+        # A waiting trial can be cancelled; it never trains. (t0001 is wave 1: proposed at
+        # once; t0003 is wave 3, proposed once t0000 and t0001 have ended: not yet a trial.)
         cancelled = await handle.execute_update(
-            contract.CANCEL_TRIAL_UPDATE, "t0003", result_type=ControlAck
+            contract.CANCEL_TRIAL_UPDATE, "t0001", result_type=ControlAck
         )
-        assert cancelled.trial_ids == ["t0003"]
-        with pytest.raises(WorkflowUpdateFailedError) as unknown:
-            await handle.execute_update(contract.CANCEL_TRIAL_UPDATE, "t0042")
-        assert isinstance(unknown.value.cause, ApplicationError)
-        assert unknown.value.cause.type == contract.NOT_FOUND_ERROR
+        assert cancelled.trial_ids == ["t0001"]
+        for unknown_id in ("t0042", "t0003"):
+            with pytest.raises(WorkflowUpdateFailedError) as unknown:
+                await handle.execute_update(contract.CANCEL_TRIAL_UPDATE, unknown_id)
+            assert isinstance(unknown.value.cause, ApplicationError)
+            assert unknown.value.cause.type == contract.NOT_FOUND_ERROR
+        assert [t.trial_id for t in (await progress()).trials] == ["t0000", "t0001"]
 
         resumed = await handle.execute_update(contract.RESUME_UPDATE, result_type=ControlAck)
         assert not resumed.paused and resumed.trial_ids == ["t0000"]
@@ -412,14 +415,14 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
     statuses = {t.trial_id: t.status for t in result.trials}
     assert statuses == {
         "t0000": TrialStatus.COMPLETED,
-        "t0001": TrialStatus.COMPLETED,
+        "t0001": TrialStatus.CANCELLED,
         "t0002": TrialStatus.COMPLETED,
-        "t0003": TrialStatus.CANCELLED,
+        "t0003": TrialStatus.COMPLETED,
     }
     # The paused trial went on from its pause checkpoint, not from scratch.
     t0 = [c.job for c in fake.calls if c.job.trial_id == "t0000"]
     assert [j.resume_from.step if j.resume_from else None for j in t0] == [None, 10]
-    assert "t0003" not in {c.job.trial_id for c in fake.calls}
+    assert "t0001" not in {c.job.trial_id for c in fake.calls}
 
     said = [(e.type, e.trial_id, e.status or e.step) for e in events]
     paused_at = said.index(("sweep.paused", None, None))
@@ -428,7 +431,7 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
     assert said.count(("sweep.paused", None, None)) == 1
     assert ("trial.paused", "t0000", None) in said[paused_at:resumed_at]
     # The cancelled trial never started: it ends when its turn for a slot comes.
-    assert [t for t in said if t[1] == "t0003"] == [("trial.finished", "t0003", "cancelled")]
+    assert [t for t in said if t[1] == "t0001"] == [("trial.finished", "t0001", "cancelled")]
     assert said[resumed_at + 1] == ("trial.started", "t0000", 10)  # from its pause checkpoint
     assert "t0042" not in {e.trial_id for e in events}
     (trial_paused,) = of_type(events, "trial.paused")
