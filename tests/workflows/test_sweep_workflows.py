@@ -20,12 +20,13 @@ from app.domain import CheckpointInfo, SweepRequest, SweepResult, SweepStatus, T
 from app.domain.events import SweepEvent, SweepEventPage
 from app.domain.jobs import CheckpointSaved, ControlAck, SweepWorkflowInput
 from app.temporal import contract
-from tests.workflows.fakes import FakeTraining, workers
+from tests.workflows.fakes import FakeTraining, RecordingProposer, workers
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-# Recorded before FLAT_TRIALS_PATCH (each trial run a CoordinatorWorkflow with two children):
-# re-recording keeps them, so sweeps started by older workers keep replaying.
-KEPT_HISTORIES = frozenset({"wf-test-3500f3"})
+# Recorded by older workers, kept on re-recording so sweeps they started keep replaying:
+# 3500f3 before FLAT_TRIALS_PATCH (each trial run a CoordinatorWorkflow with two children),
+# 4e59ae before WAVED_PROPOSALS_PATCH (every fresh trial proposed at its rung's boundary).
+KEPT_HISTORIES = frozenset({"wf-test-3500f3", "wf-test-4e59ae"})
 
 
 def make_request(**overrides: Any) -> SweepRequest:
@@ -209,6 +210,39 @@ async def test_journal_keeps_only_the_newest_events(env: WorkflowEnvironment) ->
     assert newest.events == page.events[-1:]
 
 
+async def test_tpe_proposes_a_rung_in_waves_of_max_concurrency(env: WorkflowEnvironment) -> None:
+    proposer = RecordingProposer()
+    request = make_request()  # 6 trials, 2 at once: rung 0 runs in waves {0,1}, {2,3}, {4,5}
+    async with workers(env, FakeTraining(), proposer=proposer):
+        _, result = await run_sweep(env, request)
+    assert result.status == SweepStatus.COMPLETED
+    calls = proposer.calls
+    # Rung 0: one call per wave. Rung 1 (3 survivors, then t0006): t0006 is in wave 1.
+    assert [(c.born_rung, c.trial_indices) for c in calls] == [
+        (0, [0, 1]),
+        (0, [2, 3]),
+        (0, [4, 5]),
+        (1, [6]),
+    ]
+    params = {t.trial_index: t.params for t in result.trials}
+    # Waves 0 and 1 see nothing of their rung; wave 1 lies about wave 0's fresh trials.
+    assert calls[0].observations == calls[1].observations == []
+    assert (calls[0].pending, calls[1].pending) == ([], [params[0], params[1]])
+    # Wave 2 sees wave 0's results (not waves 1 and 2), with wave 1 pending.
+    assert sorted((o.trial_index, o.rung) for o in calls[2].observations) == [(0, 0), (1, 0)]
+    assert calls[2].pending == [params[2], params[3]]
+    # Rung 1's wave 1 sees rung 0 only; survivors are never pending.
+    assert {o.rung for o in calls[3].observations} == {0} and len(calls[3].observations) == 6
+    assert calls[3].pending == []
+
+
+async def test_random_proposes_once_per_rung(env: WorkflowEnvironment) -> None:
+    proposer = RecordingProposer()
+    async with workers(env, FakeTraining(), proposer=proposer):
+        await run_sweep(env, make_request(strategy="random"))
+    assert [c.trial_indices for c in proposer.calls] == [[0, 1, 2, 3, 4, 5], [6]]
+
+
 async def test_same_seed_same_sweep(env: WorkflowEnvironment) -> None:
     results = []
     for _ in range(2):
@@ -344,6 +378,42 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20) ->
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
+
+
+async def test_a_paused_and_resumed_sweep_is_the_same_sweep(
+    dev_client: WorkflowEnvironment,
+) -> None:
+    """Pausing holds back the trials and the waves' proposals; it changes no configuration."""
+    env = dev_client
+    request = make_request(ladder={"unit": "steps", "trials": 6, "rungs": [{"budget": 20}]})
+    async with workers(env, FakeTraining(step_seconds=0.2, poll_control=True)):
+        _, straight = await run_sweep(env, request)
+    fake = FakeTraining(step_seconds=0.2, poll_control=True)
+    async with workers(env, fake):
+        handle = await env.client.start_workflow(
+            contract.LADDER_SWEEP_WORKFLOW,
+            SweepWorkflowInput(request=request, artifact_root="/artifacts", snapshot_root="/s"),
+            id=f"paused-{uuid.uuid4().hex[:6]}",
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            result_type=SweepResult,
+        )
+
+        async def progress() -> SweepResult:
+            return await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
+
+        async def a_trial_paused() -> bool:
+            return any(t.status == TrialStatus.PAUSED for t in (await progress()).trials)
+
+        async def training_started() -> bool:
+            return bool(fake.calls)
+
+        await wait_for(training_started)
+        await handle.execute_update(contract.PAUSE_UPDATE, result_type=ControlAck)
+        await wait_for(a_trial_paused)
+        await handle.execute_update(contract.RESUME_UPDATE, result_type=ControlAck)
+        paused = await handle.result()
+    assert paused.status == SweepStatus.COMPLETED
+    assert outcome(paused) == outcome(straight)
 
 
 async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnvironment) -> None:
