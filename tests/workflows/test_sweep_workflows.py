@@ -401,15 +401,15 @@ async def test_a_paused_and_resumed_sweep_is_the_same_sweep(
         async def progress() -> SweepResult:
             return await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
 
-        async def a_trial_paused() -> bool:
-            return any(t.status == TrialStatus.PAUSED for t in (await progress()).trials)
+        async def nothing_running() -> bool:  # the running trials paused (or just ended)
+            return all(t.status != TrialStatus.RUNNING for t in (await progress()).trials)
 
         async def training_started() -> bool:
             return bool(fake.calls)
 
         await wait_for(training_started)
         await handle.execute_update(contract.PAUSE_UPDATE, result_type=ControlAck)
-        await wait_for(a_trial_paused)
+        await wait_for(nothing_running)
         await handle.execute_update(contract.RESUME_UPDATE, result_type=ControlAck)
         paused = await handle.result()
     assert paused.status == SweepStatus.COMPLETED
@@ -461,7 +461,12 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
         assert len(fake.calls) == 1  # nothing new starts while paused
 
         # A waiting trial can be cancelled; it never trains. (t0001 is wave 1: proposed at
-        # once; t0003 is wave 3, proposed once t0000 and t0001 have ended: not yet a trial.)
+        # once, pause or not; t0003 is wave 3, proposed once t0000 and t0001 have ended: not
+        # yet a trial.)
+        async def second_trial_proposed() -> bool:
+            return len((await progress()).trials) == 2
+
+        await wait_for(second_trial_proposed)
         cancelled = await handle.execute_update(
             contract.CANCEL_TRIAL_UPDATE, "t0001", result_type=ControlAck
         )
