@@ -18,8 +18,8 @@ Six strategies, each over ``--seeds`` seeds, on the augmented Hartmann-6 and Bra
 
 The ladder (eta = 3, budgets 1, 3, 9, 27, fidelity = budget / 27) scales with ``K``: 27K
 trials at rung 0 and 9K, 3K, K fresh TPE proposals joining rungs 1, 2, 3, so that TPE proposes
-at every rung boundary (a ladder with fresh trials only at rung 0 would never consult TPE,
-since rung 0 is proposed before anything is observed). One such sweep costs 216K budget units
+at every rung (the seed's boundary proposals would never consult TPE on a ladder with fresh
+trials only at rung 0, since rung 0 is proposed before anything is observed). One such sweep costs 216K budget units
 with checkpoint continuation; that is the common budget every strategy gets (Optuna and
 random search run trials until it is spent; the seed's behaviour gets as far through the
 same ladder as it can). Regret is the full-fidelity value of the configuration a strategy

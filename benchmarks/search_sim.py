@@ -3,7 +3,8 @@
 ``run_ladder`` follows ``workers/workflows/sweep_engine.py`` step for step: at each rung, the
 survivors of the last rung (best first) then the rung's fresh trial indices, proposed by
 ``app.search.sampler.propose`` with the same ``ProposeInput`` (sweep seed, new indices, born
-rung, every (trial, rung) observation so far); every entrant trains to the rung's budget; the
+rung, the observations and pending configs ``app.search.waves`` allows the wave, see
+``Waves``); every entrant trains to the rung's budget; the
 rung ends with ``rungs.select_survivors`` and ``rungs.sweep_finished``; the configuration the
 sweep would report at any moment is ``rungs.best_trial`` over all trials. Only the training
 is replaced: a trial's value at a rung is the test function at fidelity budget / max_budget.
