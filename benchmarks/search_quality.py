@@ -2,21 +2,24 @@
 
     uv run python -m benchmarks.search_quality [--quick] [--seeds N] [--scale K] [--workers W]
 
-Five strategies, each over ``--seeds`` seeds, on the augmented Hartmann-6 and Branin functions
+Six strategies, each over ``--seeds`` seeds, on the augmented Hartmann-6 and Branin functions
 (``benchmarks/mf_functions.py``), all given the same compute in budget units:
 
-1. ladder + TPE: this product's sweep, simulated with its own search code
-   (``benchmarks/search_sim.py``), promotions continuing from checkpoints;
+1. ladder + TPE: this product's sweep at ``max_concurrency`` = ``--concurrency`` (default 4),
+   simulated with its own search code (``benchmarks/search_sim.py``): fresh trials proposed
+   in waves of that size (``app.search.waves``), promotions continuing from checkpoints;
 2. ladder + random: the same ladder with the ``random`` strategy;
-3. the seed's behaviour: ladder + TPE, promotions retrained from scratch (same decisions,
-   each promotion pays the whole new budget);
-4. Optuna's TPESampler with the HyperbandPruner, reporting at the ladder's budgets;
-5. plain random search, every trial at full fidelity.
+3. the seed's behaviour: ladder + TPE with every fresh trial proposed at its rung's boundary
+   and promotions retrained from scratch (each promotion pays the whole new budget);
+4. Optuna's TPESampler with the HyperbandPruner, reporting at the ladder's budgets, one
+   trial at a time;
+5. the same with ``--concurrency`` trials in flight (constant liar), in budget time;
+6. plain random search, every trial at full fidelity.
 
 The ladder (eta = 3, budgets 1, 3, 9, 27, fidelity = budget / 27) scales with ``K``: 27K
 trials at rung 0 and 9K, 3K, K fresh TPE proposals joining rungs 1, 2, 3, so that TPE proposes
-at every rung boundary (a ladder with fresh trials only at rung 0 would never consult TPE,
-since rung 0 is proposed before anything is observed). One such sweep costs 216K budget units
+at every rung (the seed's boundary proposals would never consult TPE on a ladder with fresh
+trials only at rung 0, since rung 0 is proposed before anything is observed). One such sweep costs 216K budget units
 with checkpoint continuation; that is the common budget every strategy gets (Optuna and
 random search run trials until it is spent; the seed's behaviour gets as far through the
 same ladder as it can). Regret is the full-fidelity value of the configuration a strategy
@@ -44,8 +47,10 @@ from benchmarks.mf_functions import FUNCTIONS, MFFunction
 from benchmarks.report import machine, prepend_section, today
 from benchmarks.search_sim import (
     Curve,
+    Waves,
     run_ladder,
     run_optuna_hyperband,
+    run_optuna_parallel,
     run_random,
 )
 
@@ -55,12 +60,14 @@ BUDGETS = (1.0, 3.0, 9.0, 27.0)
 FRACTIONS = (0.25, 0.5, 1.0)
 GRID_POINTS = 1000
 
-LADDER_TPE = "ladder + TPE (this product)"
+DEFAULT_CONCURRENCY = 4
+LADDER_TPE = "ladder + TPE (this product, waved)"
 LADDER_RANDOM = "ladder + random"
-SEED_RETRAIN = "ladder + TPE, retrain from scratch (seed)"
-OPTUNA = "Optuna TPE + Hyperband"
+SEED_RETRAIN = "ladder + TPE, boundary proposals, retrain from scratch (seed)"
+OPTUNA = "Optuna TPE + Hyperband, one trial at a time"
+OPTUNA_PARALLEL = "Optuna TPE + Hyperband, same concurrency"
 RANDOM = "random search, full fidelity"
-STRATEGIES = (LADDER_TPE, LADDER_RANDOM, SEED_RETRAIN, OPTUNA, RANDOM)
+STRATEGIES = (LADDER_TPE, LADDER_RANDOM, SEED_RETRAIN, OPTUNA, OPTUNA_PARALLEL, RANDOM)
 
 
 def make_ladder(scale: int) -> Ladder:
@@ -79,19 +86,26 @@ class Job:
     function: str
     seed: int
     scale: int
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 def run_job(job: Job) -> tuple[Job, dict[str, Curve], float]:
     """Every strategy on one (function, seed); returns the curves and the common budget."""
     fn = FUNCTIONS[job.function]
     ladder = make_ladder(job.scale)
-    tpe = run_ladder(fn, ladder, "tpe", job.seed)
+    c = job.concurrency
+    tpe = run_ladder(fn, ladder, "tpe", job.seed, waves=Waves(size=c))
+    seed = run_ladder(fn, ladder, "tpe", job.seed)
     total = tpe.compute_continuing
+    # A fixed study name: the HyperbandPruner assigns brackets by a hash of it, and an
+    # unnamed study gets a random one, so the Optuna rows would not repeat run to run.
+    name = f"{job.function}-{job.seed}"
     curves = {
         LADDER_TPE: tpe.continuing,
-        SEED_RETRAIN: tpe.retraining,
-        LADDER_RANDOM: run_ladder(fn, ladder, "random", job.seed).continuing,
-        OPTUNA: run_optuna_hyperband(fn, BUDGETS, total, job.seed),
+        SEED_RETRAIN: seed.retraining,
+        LADDER_RANDOM: run_ladder(fn, ladder, "random", job.seed, waves=Waves(size=c)).continuing,
+        OPTUNA: run_optuna_hyperband(fn, BUDGETS, total, job.seed, study_name=name),
+        OPTUNA_PARALLEL: run_optuna_parallel(fn, BUDGETS, total, job.seed, c, study_name=name),
         RANDOM: run_random(fn, BUDGETS[-1], total, job.seed),
     }
     return job, curves, total
@@ -197,19 +211,10 @@ def _goal_lines(
     summaries: dict[str, list[tuple[float, float, float] | None]],
     total: float,
 ) -> list[str]:
-    verdicts = []
-    for f, ours, theirs in zip(FRACTIONS, at[LADDER_TPE], at[OPTUNA], strict=True):
-        if ours is None or theirs is None:
-            verdicts.append(f"{f:.0%}: not comparable (a strategy has returned nothing)")
-        else:
-            word = "matches or beats" if ours[1] <= theirs[1] else "loses to"
-            verdicts.append(f"{f:.0%}: {ours[1]:.3g} vs {theirs[1]:.3g}, {word}")
-    wins = sum(
-        1
-        for _, c, _ in results
-        if (a := c[LADDER_TPE].at(total)) is not None
-        and ((b := c[OPTUNA].at(total)) is None or a <= b)
-    )
+    against = [
+        _against(label, at[LADDER_TPE], at[name], results, name, total)
+        for label, name in (("sequential", OPTUNA), ("at the same concurrency", OPTUNA_PARALLEL))
+    ]
     final_random = at[RANDOM][-1]
     reach_line = "- (b) random search returned nothing within the budget."
     if final_random is not None:
@@ -226,14 +231,38 @@ def _goal_lines(
                 f"({final_random[1]:.3g}) at {share:.1%} of random search's compute: goal (at "
                 f"most 33.3%) {'met' if share <= 1 / 3 else 'missed'}."
             )
-    return [
-        "- (a) ladder + TPE against Optuna TPE + Hyperband, median regret at equal compute: "
+    return [*against, reach_line, ""]
+
+
+def _against(
+    label: str,
+    ours_at: Sequence[tuple[float, float, float] | None],
+    theirs_at: Sequence[tuple[float, float, float] | None],
+    results: list[tuple[Job, dict[str, Curve], float]],
+    name: str,
+    total: float,
+) -> str:
+    """Goal (a) against one Optuna row: medians at each share, and per-seed wins at 100%."""
+    verdicts = []
+    for f, ours, theirs in zip(FRACTIONS, ours_at, theirs_at, strict=True):
+        if ours is None or theirs is None:
+            verdicts.append(f"{f:.0%}: not comparable (a strategy has returned nothing)")
+        else:
+            word = "matches or beats" if ours[1] <= theirs[1] else "loses to"
+            verdicts.append(f"{f:.0%}: {ours[1]:.3g} vs {theirs[1]:.3g}, {word}")
+    wins = sum(
+        1
+        for _, c, _ in results
+        if (a := c[LADDER_TPE].at(total)) is not None
+        and ((b := c[name].at(total)) is None or a <= b)
+    )
+    return (
+        f"- (a) ladder + TPE against Optuna TPE + Hyperband {label}, median regret at equal "
+        "compute: "
         + "; ".join(verdicts)
         + f". Per seed at the full budget, ladder + TPE is at least as good in {wins} of "
-        f"{len(results)} seeds.",
-        reach_line,
-        "",
-    ]
+        f"{len(results)} seeds."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -241,6 +270,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="3 seeds, the smallest ladder")
     parser.add_argument("--seeds", type=int, help="seeds per strategy (default 20, quick 3)")
     parser.add_argument("--scale", type=int, help="ladder size K (default 6, quick 1)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help="the sweep's max_concurrency, and Optuna's trials in flight (default 4)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (seeds in parallel)")
     parser.add_argument(
         "--functions", nargs="+", choices=sorted(FUNCTIONS), default=list(FUNCTIONS)
@@ -250,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     scale = args.scale or (1 if args.quick else 6)
 
     # Interleaved by seed, so both functions progress alike on a shared machine.
-    jobs = [Job(name, seed, scale) for seed in range(seeds) for name in args.functions]
+    c = args.concurrency
+    jobs = [Job(name, seed, scale, c) for seed in range(seeds) for name in args.functions]
     results: dict[str, list[tuple[Job, dict[str, Curve], float]]] = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for done, result in enumerate(pool.map(run_job, jobs), start=1):
@@ -264,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         + (" --quick" if args.quick else "")
         + (f" --seeds {args.seeds}" if args.seeds else "")
         + (f" --scale {args.scale}" if args.scale else "")
+        + (f" --concurrency {c}" if c != DEFAULT_CONCURRENCY else "")
     )
     lines = [
         f"## Search quality at equal compute, simulated ({today()})",
@@ -275,11 +312,18 @@ def main(argv: list[str] | None = None) -> None:
         f"budget / {BUDGETS[-1]:g}); {ladder.trials} trials at rung 0, fresh TPE proposals "
         f"{', '.join(str(r.new_trials) for r in ladder.rungs[1:])} at rungs 1-3; entrants per "
         f"rung {ladder.entrants()}",
-        "- strategies: ladder + TPE and ladder + random run the product's `propose` and "
-        "`app.search.rungs` in the workflow's order of calls (`benchmarks/search_sim.py`); the "
-        "seed's behaviour is the same run with promotions paying their whole budget; Optuna "
-        "is `TPESampler(seed)` with `HyperbandPruner(1, 27, 3)` reporting at the same budgets; "
-        "random search trains every trial at full fidelity",
+        f"- concurrency: c = {c} trials at once for the product (max_concurrency) and for the "
+        "parallel Optuna row",
+        "- strategies: ladder + TPE and ladder + random run the product's `propose`, "
+        "`app.search.rungs` and `app.search.waves` in the workflow's order of calls "
+        f"(`benchmarks/search_sim.py`): TPE proposes a rung's fresh trials in waves of c = {c}, "
+        "wave k seeing this rung's results of waves <= k-2 (random proposes once per rung); "
+        "the seed's behaviour proposes every fresh trial at its rung's boundary and pays each "
+        "promotion's whole budget; Optuna is `TPESampler(seed)` with "
+        "`HyperbandPruner(1, 27, 3)` reporting at the same budgets, study named after the "
+        f"function and seed so runs repeat, one trial at a time and with c = {c} in flight "
+        "(`TPESampler(constant_liar=True)`, time measured in budget units); random search "
+        "trains every trial at full fidelity",
         "- noise-free functions (`benchmarks/mf_functions.py`); regret = full-fidelity value "
         "of the configuration each strategy would return at that point minus the known optimum",
         "",

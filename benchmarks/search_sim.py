@@ -3,7 +3,8 @@
 ``run_ladder`` follows ``workers/workflows/sweep_engine.py`` step for step: at each rung, the
 survivors of the last rung (best first) then the rung's fresh trial indices, proposed by
 ``app.search.sampler.propose`` with the same ``ProposeInput`` (sweep seed, new indices, born
-rung, every (trial, rung) observation so far); every entrant trains to the rung's budget; the
+rung, the observations and pending configs ``app.search.waves`` allows the wave, see
+``Waves``); every entrant trains to the rung's budget; the
 rung ends with ``rungs.select_survivors`` and ``rungs.sweep_finished``; the configuration the
 sweep would report at any moment is ``rungs.best_trial`` over all trials. Only the training
 is replaced: a trial's value at a rung is the test function at fidelity budget / max_budget.
@@ -16,9 +17,10 @@ since a retrained trial reaches the same value. One ladder run therefore yields 
 ``run_optuna_hyperband`` and ``run_random`` are the references, counted the same way.
 
 Two options model a sweep that runs ``max_concurrency`` trials at once. ``Waves`` makes
-``run_ladder`` propose a rung's fresh trials in waves instead of all at the rung boundary: a
-wave's proposals see the results of the waves at least ``lag`` behind it, and the trials still
-in flight are passed to the constant liar as pending. ``run_optuna_parallel`` runs Optuna with
+``run_ladder`` propose a rung's fresh trials in waves, as the workflow does for ``tpe``, with the
+same functions (``app.search.waves``): a wave's proposals see the results of the waves at least
+``lag`` behind it (the workflow's lag is 2), and the fresh trials still in flight are passed to
+the constant liar as pending. ``run_optuna_parallel`` runs Optuna with
 that many trials in flight, in budget time, so both sides see results with the same delay.
 """
 
@@ -42,6 +44,7 @@ from app.domain.results import (
     TrialStatus,
 )
 from app.search import rungs
+from app.search import waves as waves_lib
 from app.search.sampler import propose, to_distributions
 from benchmarks.mf_functions import MFFunction
 
@@ -94,7 +97,7 @@ class Waves:
     """
 
     size: int
-    lag: int = 2
+    lag: int = waves_lib.LAG  # the workflow's; other lags are for experiments
 
     def __post_init__(self) -> None:
         if self.size < 1 or self.lag < 1:
@@ -113,14 +116,15 @@ class WaveView:
 def wave_views(entrants: Sequence[int], waves: Waves) -> list[WaveView]:
     """The rung's entrants (in start order) cut into waves, with what each wave can see."""
     views = []
-    for start in range(0, len(entrants), waves.size):
-        wave = start // waves.size
-        seen = max(0, (wave - waves.lag + 1) * waves.size)
+    for wave in range(waves_lib.wave_count(len(entrants), waves.size)):
+        members = waves_lib.wave_members(entrants, waves.size, wave)
+        seen = waves_lib.seen_entrants(entrants, waves.size, wave, lag=waves.lag)
+        start = wave * waves.size
         views.append(
             WaveView(
-                members=tuple(entrants[start : start + waves.size]),
-                observed=tuple(entrants[:seen]),
-                in_flight=tuple(entrants[seen:start]),
+                members=tuple(members),
+                observed=tuple(seen),
+                in_flight=tuple(entrants[len(seen) : start]),
             )
         )
     return views
@@ -185,7 +189,10 @@ def run_ladder(
 ) -> LadderRun:
     """One sweep of ``ladder`` on ``fn``, proposals by ``strategy``, seeded by ``sweep_seed``.
 
-    ``waves`` None: as the workflow, every fresh trial of a rung is proposed at its boundary.
+    ``waves``: the workflow's rule for ``tpe`` (``Waves(size=max_concurrency)``), proposing a
+    rung's fresh trials wave by wave through ``app.search.waves``; None proposes every fresh
+    trial at the rung's boundary (the rule before waves, and ``random``'s rule: its draws are
+    independent of observations, so both give the same trials).
     ``stacked_fit``: TPE sees every trial once, ranked by ``stacked_observations``, instead
     of the one rung ``app.search.sampler.observations_for_fit`` picks.
     """
@@ -199,19 +206,17 @@ def run_ladder(
         next_index += len(fresh)
         entrants = survivors + fresh
         budget = rungs.rung_budget(ladder, rung)
-        plan = (
-            [WaveView(members=tuple(entrants), observed=(), in_flight=())]
-            if waves is None
-            else wave_views(entrants, waves)
-        )
-        for view in plan:
-            new = [index for index in view.members if index not in trials]
-            if new:
-                inp = _wave_input(fn, strategy, sweep_seed, rung, new, trials, view, set(fresh))
+        # As the workflow: TPE proposes wave by wave, random once per rung.
+        plan = Waves(size=max(1, len(entrants))) if waves is None or strategy != "tpe" else waves
+        for wave in range(waves_lib.wave_count(len(entrants), plan.size)):
+            if waves_lib.fresh_members(entrants, plan.size, wave, set(fresh)):
+                inp = _wave_input(
+                    fn, strategy, sweep_seed, rung, trials, entrants, wave, plan, set(fresh)
+                )
                 proposals = propose(_stack(inp) if stacked_fit else inp)
                 for config in proposals:
                     trials[config.trial_index] = _pending_trial(config, rung)
-            for index in view.members:
+            for index in waves_lib.wave_members(entrants, plan.size, wave):
                 trial = trials[index]
                 old = trial.rungs[-1].budget if trial.rungs else 0.0
                 spent_continuing += training_cost(old, budget, continue_from_checkpoint=True)
@@ -240,35 +245,32 @@ def _wave_input(
     strategy: Strategy,
     sweep_seed: int,
     rung: int,
-    new: list[int],
     trials: dict[int, TrialResult],
-    view: WaveView,
+    entrants: Sequence[int],
+    wave: int,
+    waves: Waves,
     born_here: set[int],
 ) -> ProposeInput:
-    """The propose call for a wave's fresh trials, seeing only what that wave could see.
+    """The propose call for a wave's fresh trials, built as the workflow builds it.
 
-    Results at this rung count only for the observed entrants (the simulator has already
-    trained the wave's predecessors, but in the service they would still be running). Pending
-    are the in-flight trials born at this rung: promoted ones already have observations at
-    the rung below, and lying about them as well would push proposals away from the best
-    configurations known.
+    ``app.search.waves`` decides what the wave sees: results at this rung count only for the
+    seen entrants (the simulator has already trained the wave's predecessors, but in the
+    service they would still be running), and the fresh trials in between are pending.
     """
-    seen = set(view.observed)
-    observations = [
-        obs
-        for obs in _observations(trials)
-        if obs.rung < rung or (obs.rung == rung and obs.trial_index in seen)
-    ]
-    pending = [trials[i].params for i in sorted(view.in_flight) if i in born_here]
+    size, lag = waves.size, waves.lag
+    observations = waves_lib.wave_observations(
+        _observations(trials), rung, entrants, size, wave, lag=lag
+    )
+    pending = waves_lib.pending_members(entrants, size, wave, born_here, lag=lag)
     return ProposeInput(
         space=fn.space,
         strategy=strategy,
         direction=DIRECTION,
         sweep_seed=sweep_seed,
-        trial_indices=new,
+        trial_indices=waves_lib.fresh_members(entrants, size, wave, born_here),
         born_rung=rung,
         observations=observations,
-        pending=pending,
+        pending=[trials[i].params for i in pending],
     )
 
 

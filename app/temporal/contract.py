@@ -45,6 +45,10 @@ WEBHOOKS_PATCH = "webhooks-v1"
 # evaluate) instead of a CoordinatorWorkflow with two children, and continue as new in the
 # middle of a rung when their history grows long; older sweeps replay as they ran.
 FLAT_TRIALS_PATCH = "trials-as-activities-v1"
+# TPE sweeps started with it propose a rung's fresh trials a wave (max_concurrency entrants) at
+# a time, each wave seeing this rung's results of the waves two behind it, instead of all at
+# the rung's boundary; older sweeps replay with their one proposal per rung.
+WAVED_PROPOSALS_PATCH = "waved-proposals-v1"
 
 # Signals and queries.
 REPORT_CHECKPOINT_SIGNAL = (

@@ -140,19 +140,24 @@ async def test_pause_checkpoint_resume_and_cancel_through_the_api(
     fake.step_seconds = 0.8
     body = sweep_body(trials=3, max_concurrency=1)
     sweep_id = (await api.post("/sweeps", json=body)).json()["sweep_id"]
+    # t0000 running and t0001 proposed (one trial at a time: each is a wave of its own; t0002
+    # is proposed once t0000 has ended).
     for _ in range(200):
-        if (await api.get(f"/sweeps/{sweep_id}")).json()["trials"]["running"] == 1:
+        counts = (await api.get(f"/sweeps/{sweep_id}")).json()["trials"]
+        if counts["running"] == 1 and counts["total"] == 2:
             break
         await asyncio.sleep(0.05)
 
     checkpoint = await api.post(f"/sweeps/{sweep_id}/checkpoint", json={"trial_id": "t0000"})
     assert checkpoint.status_code == 200 and checkpoint.json()["trial_ids"] == ["t0000"]
-    not_running = await api.post(f"/sweeps/{sweep_id}/checkpoint", json={"trial_id": "t0002"})
+    not_running = await api.post(f"/sweeps/{sweep_id}/checkpoint", json={"trial_id": "t0001"})
     assert not_running.status_code == 409
+    not_proposed = await api.post(f"/sweeps/{sweep_id}/checkpoint", json={"trial_id": "t0002"})
+    assert not_proposed.status_code == 404 and "not proposed yet" in not_proposed.text
 
     paused = await api.post(f"/sweeps/{sweep_id}/pause")
     assert paused.status_code == 200 and paused.json()["paused"] is True
-    cancelled = await api.post(f"/sweeps/{sweep_id}/trials/t0002/cancel")
+    cancelled = await api.post(f"/sweeps/{sweep_id}/trials/t0001/cancel")
     assert cancelled.status_code == 200
     assert (await api.post(f"/sweeps/{sweep_id}/resume")).json()["paused"] is False
 

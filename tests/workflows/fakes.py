@@ -27,7 +27,8 @@ from app.domain import (
     TrialMetrics,
     TrialResult,
 )
-from app.domain.jobs import CheckpointSaved, MirrorInput
+from app.domain.jobs import CheckpointSaved, MirrorInput, ProposeInput
+from app.domain.results import TrialConfig
 from app.domain.webhooks import (
     DeliverInput,
     DeliveryReport,
@@ -180,6 +181,18 @@ class FakeTraining:
 
 
 @dataclass
+class RecordingProposer:
+    """The real search activity, recording what each call was given."""
+
+    calls: list[ProposeInput] = field(default_factory=list)
+
+    @activity.defn(name=contract.PROPOSE_CONFIGS)
+    def propose_configs(self, inp: ProposeInput) -> list[TrialConfig]:
+        self.calls.append(inp)
+        return propose_configs(inp)
+
+
+@dataclass
 class FakeWebhooks:
     """Same-named webhook activities that record events instead of sending them: one
     delivery per event, answered by ``answer`` (delivered, or a retryable failure)."""
@@ -254,6 +267,7 @@ async def workers(
     fake: FakeTraining,
     mirror: Callable[..., Any] | None = None,
     webhooks: list[object] | None = None,
+    proposer: RecordingProposer | None = None,
 ) -> AsyncIterator[None]:
     """Both task queues served: real workflows and search, fake training; the mirror is the
     fake recorder unless a real one (bound to a results index) is given, and so are the
@@ -264,7 +278,7 @@ async def workers(
             task_queue=contract.ORCHESTRATION_TASK_QUEUE,
             workflows=ALL_WORKFLOWS,
             activities=[
-                propose_configs,
+                proposer.propose_configs if proposer else propose_configs,
                 mirror or fake.mirror_results,
                 *(webhooks if webhooks is not None else FakeWebhooks().activities()),
             ],

@@ -20,12 +20,13 @@ from app.domain import CheckpointInfo, SweepRequest, SweepResult, SweepStatus, T
 from app.domain.events import SweepEvent, SweepEventPage
 from app.domain.jobs import CheckpointSaved, ControlAck, SweepWorkflowInput
 from app.temporal import contract
-from tests.workflows.fakes import FakeTraining, workers
+from tests.workflows.fakes import FakeTraining, RecordingProposer, workers
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-# Recorded before FLAT_TRIALS_PATCH (each trial run a CoordinatorWorkflow with two children):
-# re-recording keeps them, so sweeps started by older workers keep replaying.
-KEPT_HISTORIES = frozenset({"wf-test-3500f3"})
+# Recorded by older workers, kept on re-recording so sweeps they started keep replaying:
+# 3500f3 before FLAT_TRIALS_PATCH (each trial run a CoordinatorWorkflow with two children),
+# 4e59ae before WAVED_PROPOSALS_PATCH (every fresh trial proposed at its rung's boundary).
+KEPT_HISTORIES = frozenset({"wf-test-3500f3", "wf-test-4e59ae"})
 
 
 def make_request(**overrides: Any) -> SweepRequest:
@@ -209,6 +210,39 @@ async def test_journal_keeps_only_the_newest_events(env: WorkflowEnvironment) ->
     assert newest.events == page.events[-1:]
 
 
+async def test_tpe_proposes_a_rung_in_waves_of_max_concurrency(env: WorkflowEnvironment) -> None:
+    proposer = RecordingProposer()
+    request = make_request()  # 6 trials, 2 at once: rung 0 runs in waves {0,1}, {2,3}, {4,5}
+    async with workers(env, FakeTraining(), proposer=proposer):
+        _, result = await run_sweep(env, request)
+    assert result.status == SweepStatus.COMPLETED
+    calls = proposer.calls
+    # Rung 0: one call per wave. Rung 1 (3 survivors, then t0006): t0006 is in wave 1.
+    assert [(c.born_rung, c.trial_indices) for c in calls] == [
+        (0, [0, 1]),
+        (0, [2, 3]),
+        (0, [4, 5]),
+        (1, [6]),
+    ]
+    params = {t.trial_index: t.params for t in result.trials}
+    # Waves 0 and 1 see nothing of their rung; wave 1 lies about wave 0's fresh trials.
+    assert calls[0].observations == calls[1].observations == []
+    assert (calls[0].pending, calls[1].pending) == ([], [params[0], params[1]])
+    # Wave 2 sees wave 0's results (not waves 1 and 2), with wave 1 pending.
+    assert sorted((o.trial_index, o.rung) for o in calls[2].observations) == [(0, 0), (1, 0)]
+    assert calls[2].pending == [params[2], params[3]]
+    # Rung 1's wave 1 sees rung 0 only; survivors are never pending.
+    assert {o.rung for o in calls[3].observations} == {0} and len(calls[3].observations) == 6
+    assert calls[3].pending == []
+
+
+async def test_random_proposes_once_per_rung(env: WorkflowEnvironment) -> None:
+    proposer = RecordingProposer()
+    async with workers(env, FakeTraining(), proposer=proposer):
+        await run_sweep(env, make_request(strategy="random"))
+    assert [c.trial_indices for c in proposer.calls] == [[0, 1, 2, 3, 4, 5], [6]]
+
+
 async def test_same_seed_same_sweep(env: WorkflowEnvironment) -> None:
     results = []
     for _ in range(2):
@@ -346,6 +380,42 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 20) ->
         await asyncio.sleep(0.05)
 
 
+async def test_a_paused_and_resumed_sweep_is_the_same_sweep(
+    dev_client: WorkflowEnvironment,
+) -> None:
+    """Pausing holds back the trials and the waves' proposals; it changes no configuration."""
+    env = dev_client
+    request = make_request(ladder={"unit": "steps", "trials": 6, "rungs": [{"budget": 20}]})
+    async with workers(env, FakeTraining(step_seconds=0.2, poll_control=True)):
+        _, straight = await run_sweep(env, request)
+    fake = FakeTraining(step_seconds=0.2, poll_control=True)
+    async with workers(env, fake):
+        handle = await env.client.start_workflow(
+            contract.LADDER_SWEEP_WORKFLOW,
+            SweepWorkflowInput(request=request, artifact_root="/artifacts", snapshot_root="/s"),
+            id=f"paused-{uuid.uuid4().hex[:6]}",
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            result_type=SweepResult,
+        )
+
+        async def progress() -> SweepResult:
+            return await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
+
+        async def nothing_running() -> bool:  # the running trials paused (or just ended)
+            return all(t.status != TrialStatus.RUNNING for t in (await progress()).trials)
+
+        async def training_started() -> bool:
+            return bool(fake.calls)
+
+        await wait_for(training_started)
+        await handle.execute_update(contract.PAUSE_UPDATE, result_type=ControlAck)
+        await wait_for(nothing_running)
+        await handle.execute_update(contract.RESUME_UPDATE, result_type=ControlAck)
+        paused = await handle.result()
+    assert paused.status == SweepStatus.COMPLETED
+    assert outcome(paused) == outcome(straight)
+
+
 async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnvironment) -> None:
     env = dev_client
     fake = FakeTraining(step_seconds=0.6, poll_control=True)
@@ -390,15 +460,23 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
         assert paused.trials[0].checkpoint is not None and paused.trials[0].checkpoint.step == 10
         assert len(fake.calls) == 1  # nothing new starts while paused
 
-        # A waiting trial can be cancelled; it never trains.
+        # A waiting trial can be cancelled; it never trains. (t0001 is wave 1: proposed at
+        # once, pause or not; t0003 is wave 3, proposed once t0000 and t0001 have ended: not
+        # yet a trial.)
+        async def second_trial_proposed() -> bool:
+            return len((await progress()).trials) == 2
+
+        await wait_for(second_trial_proposed)
         cancelled = await handle.execute_update(
-            contract.CANCEL_TRIAL_UPDATE, "t0003", result_type=ControlAck
+            contract.CANCEL_TRIAL_UPDATE, "t0001", result_type=ControlAck
         )
-        assert cancelled.trial_ids == ["t0003"]
-        with pytest.raises(WorkflowUpdateFailedError) as unknown:
-            await handle.execute_update(contract.CANCEL_TRIAL_UPDATE, "t0042")
-        assert isinstance(unknown.value.cause, ApplicationError)
-        assert unknown.value.cause.type == contract.NOT_FOUND_ERROR
+        assert cancelled.trial_ids == ["t0001"]
+        for unknown_id in ("t0042", "t0003"):
+            with pytest.raises(WorkflowUpdateFailedError) as unknown:
+                await handle.execute_update(contract.CANCEL_TRIAL_UPDATE, unknown_id)
+            assert isinstance(unknown.value.cause, ApplicationError)
+            assert unknown.value.cause.type == contract.NOT_FOUND_ERROR
+        assert [t.trial_id for t in (await progress()).trials] == ["t0000", "t0001"]
 
         resumed = await handle.execute_update(contract.RESUME_UPDATE, result_type=ControlAck)
         assert not resumed.paused and resumed.trial_ids == ["t0000"]
@@ -412,14 +490,14 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
     statuses = {t.trial_id: t.status for t in result.trials}
     assert statuses == {
         "t0000": TrialStatus.COMPLETED,
-        "t0001": TrialStatus.COMPLETED,
+        "t0001": TrialStatus.CANCELLED,
         "t0002": TrialStatus.COMPLETED,
-        "t0003": TrialStatus.CANCELLED,
+        "t0003": TrialStatus.COMPLETED,
     }
     # The paused trial went on from its pause checkpoint, not from scratch.
     t0 = [c.job for c in fake.calls if c.job.trial_id == "t0000"]
     assert [j.resume_from.step if j.resume_from else None for j in t0] == [None, 10]
-    assert "t0003" not in {c.job.trial_id for c in fake.calls}
+    assert "t0001" not in {c.job.trial_id for c in fake.calls}
 
     said = [(e.type, e.trial_id, e.status or e.step) for e in events]
     paused_at = said.index(("sweep.paused", None, None))
@@ -428,7 +506,7 @@ async def test_pause_resume_and_cancel_trial_updates(dev_client: WorkflowEnviron
     assert said.count(("sweep.paused", None, None)) == 1
     assert ("trial.paused", "t0000", None) in said[paused_at:resumed_at]
     # The cancelled trial never started: it ends when its turn for a slot comes.
-    assert [t for t in said if t[1] == "t0003"] == [("trial.finished", "t0003", "cancelled")]
+    assert [t for t in said if t[1] == "t0001"] == [("trial.finished", "t0001", "cancelled")]
     assert said[resumed_at + 1] == ("trial.started", "t0000", 10)  # from its pause checkpoint
     assert "t0042" not in {e.trial_id for e in events}
     (trial_paused,) = of_type(events, "trial.paused")

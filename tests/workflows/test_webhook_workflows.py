@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from app.domain import SweepResult, SweepStatus, TrialStatus
@@ -125,6 +125,10 @@ async def test_failed_sweep_sends_sweep_failed(env: WorkflowEnvironment) -> None
     assert event.data.counts.failed == 2 and event.data.best is None
 
 
+async def progress(handle: WorkflowHandle[object, object]) -> SweepResult:
+    return await handle.query(contract.PROGRESS_QUERY, result_type=SweepResult)
+
+
 async def test_cancelled_sweep_sends_sweep_cancelled(env: WorkflowEnvironment) -> None:
     hooks = FakeWebhooks(progress_events=["trial.completed"])
     fake = FakeTraining(step_seconds=30, poll_control=True)
@@ -139,7 +143,8 @@ async def test_cancelled_sweep_sends_sweep_cancelled(env: WorkflowEnvironment) -
             id=sweep_id,
             task_queue=contract.ORCHESTRATION_TASK_QUEUE,
         )
-        while not fake.calls:
+        # Every trial proposed (t0002's wave is proposed while the first one trains).
+        while not fake.calls or len((await progress(handle)).trials) < 3:
             await asyncio.sleep(0.05)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError):

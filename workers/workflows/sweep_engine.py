@@ -6,9 +6,13 @@ trial_run); keep the top-k and promote them, continuing from their checkpoints, 
 proposals; repeat. When the history grows long the sweep continues as new: at a rung's end,
 or in the middle of a rung by starting no more trials until the running ones have ended.
 
-Proposals are made at rung boundaries from the complete results of earlier rungs, never from
-whichever trials happened to finish first, so a sweep's configurations depend only on its
-seed and results, not on timing: pausing, resuming or restarting workers changes nothing.
+Proposals never depend on whichever trials happened to finish first, so a sweep's
+configurations depend only on its seed and results, not on timing: pausing, resuming or
+restarting workers changes nothing. ``random`` proposes a rung's fresh trials at its boundary.
+``tpe`` proposes them in waves of ``max_concurrency`` entrants (``app.search.waves``): wave k
+is proposed once every entrant of waves <= k-2 has ended its run at the rung, and sees those
+results plus all lower rungs, with wave k-1's fresh trials as pending. Until its wave is
+proposed a trial is only an id in its rung's summary: it has no config and no TrialResult.
 """
 
 from __future__ import annotations
@@ -55,8 +59,9 @@ with workflow.unsafe.imports_passed_through():
         TrialRunOutcome,
     )
     from app.domain.results import FINAL_TRIAL_STATUSES
+    from app.domain.results import trial_id as id_of_trial
     from app.domain.webhooks import END_EVENT_OF, WebhookEvent
-    from app.search import rungs
+    from app.search import rungs, waves
     from app.temporal import contract
 
 from workers.workflows import journal, webhook_events
@@ -97,6 +102,8 @@ class SweepEngine:
         # and once the running ones end the sweep continues as new, carrying the rest.
         self._draining = False
         self._runs_started = 0
+        # Set when a wave's proposal failed: trials waiting for their configs stop waiting.
+        self._proposal_failed = False
 
     # ---- queries and signals -------------------------------------------------------------
 
@@ -222,8 +229,10 @@ class SweepEngine:
         try:
             return self._state.trials[_index_of(trial_id)]
         except (KeyError, ApplicationError):
+            waiting = any(trial_id in r.trial_ids for r in self._state.rungs)
+            reason = "is not proposed yet (its wave waits)" if waiting else "does not exist"
             raise ApplicationError(
-                f"sweep has no trial {trial_id!r}", type=contract.NOT_FOUND_ERROR
+                f"sweep has no trial {trial_id!r}: it {reason}", type=contract.NOT_FOUND_ERROR
             ) from None
 
     def _running_trial_ids(self) -> list[str]:
@@ -354,7 +363,7 @@ class SweepEngine:
                     RungSummary(
                         rung=rung_index,
                         budget=request.ladder.rungs[rung_index].budget,
-                        trial_ids=[state.configs[i].trial_id for i in entrants],
+                        trial_ids=[id_of_trial(i) for i in entrants],
                     )
                 )
             await self._run_rung(inp, rung_index)
@@ -457,38 +466,108 @@ class SweepEngine:
             promoted = [_index_of(t) for t in previous.survivors]
             fresh = ladder.rungs[rung_index].new_trials
         new_indices = list(range(state.next_trial_index, state.next_trial_index + fresh))
-        if new_indices:
-            proposals: list[TrialConfig] = await workflow.execute_activity(
-                contract.PROPOSE_CONFIGS,
-                ProposeInput(
-                    space=request.space,
-                    strategy=request.strategy,
-                    direction=request.objective.resolved_direction,
-                    sweep_seed=request.seed,
-                    trial_indices=new_indices,
-                    born_rung=rung_index,
-                    observations=self._observations(),
-                ),
-                result_type=list[TrialConfig],
-                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
-                start_to_close_timeout=contract.PROPOSE_TIMEOUT,
-                retry_policy=contract.LIGHT_RETRY,
-            )
-            for config in proposals:
-                state.configs[config.trial_index] = config
-                state.trials[config.trial_index] = TrialResult(
-                    trial_id=config.trial_id,
-                    trial_index=config.trial_index,
-                    params=config.params,
-                    seed=config.seed,
-                    status=TrialStatus.PENDING,
-                    rung=rung_index,
-                )
-                self._changed(config.trial_index)
-            state.next_trial_index += fresh
+        # Waved: _run_rung proposes them wave by wave (_propose_waves).
+        if new_indices and not self._proposes_in_waves():
+            await self._propose(new_indices, rung_index, self._observations(), [])
+        state.next_trial_index += fresh
         for index in promoted:
             self._update_trial(index, status=TrialStatus.PENDING, rung=rung_index)
         return promoted + new_indices
+
+    def _proposes_in_waves(self) -> bool:
+        # random draws ignore observations: one proposal per rung gives the same trials.
+        return self._request.strategy == "tpe" and workflow.patched(contract.WAVED_PROPOSALS_PATCH)
+
+    async def _propose(
+        self,
+        indices: list[int],
+        rung_index: int,
+        observations: list[Observation],
+        pending: list[dict[str, Any]],
+    ) -> None:
+        """Configs for new trials: each becomes a PENDING trial of this rung."""
+        request, state = self._request, self._state
+        proposals: list[TrialConfig] = await workflow.execute_activity(
+            contract.PROPOSE_CONFIGS,
+            ProposeInput(
+                space=request.space,
+                strategy=request.strategy,
+                direction=request.objective.resolved_direction,
+                sweep_seed=request.seed,
+                trial_indices=indices,
+                born_rung=rung_index,
+                observations=observations,
+                pending=pending,
+            ),
+            result_type=list[TrialConfig],
+            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            start_to_close_timeout=contract.PROPOSE_TIMEOUT,
+            retry_policy=contract.LIGHT_RETRY,
+        )
+        for config in proposals:
+            state.configs[config.trial_index] = config
+            state.trials[config.trial_index] = TrialResult(
+                trial_id=config.trial_id,
+                trial_index=config.trial_index,
+                params=config.params,
+                seed=config.seed,
+                status=TrialStatus.PENDING,
+                rung=rung_index,
+            )
+            self._changed(config.trial_index)
+
+    async def _propose_waves(self, rung_index: int) -> None:
+        """Propose the rung's waves that have no configs yet, each when it may be (see
+        _wave_ready); stops when the sweep drains for continue-as-new."""
+        try:
+            entrants = self._rung_indices(rung_index)
+            fresh = self._born_at(rung_index, entrants)
+            width = self._request.max_concurrency
+            for wave in waves.waves_to_propose(entrants, width, fresh):
+                members = waves.fresh_members(entrants, width, wave, fresh)
+                proposed = all(i in self._state.configs for i in members)
+                if not proposed and not await self._propose_wave(rung_index, entrants, wave, fresh):
+                    return
+        except Exception:
+            self._proposal_failed = True
+            raise
+
+    async def _propose_wave(
+        self, rung_index: int, entrants: list[int], wave: int, fresh: set[int]
+    ) -> bool:
+        """One wave's proposal; False when the sweep drains before it may be made."""
+        state, width = self._state, self._request.max_concurrency
+        await workflow.wait_condition(
+            lambda: self._draining or self._wave_ready(entrants, wave, fresh)
+        )
+        if self._draining:
+            return False
+        observations = waves.wave_observations(
+            self._observations(), rung_index, entrants, width, wave
+        )
+        pending = waves.pending_members(entrants, width, wave, fresh)
+        members = waves.fresh_members(entrants, width, wave, fresh)
+        await self._propose(
+            members, rung_index, observations, [state.configs[i].params for i in pending]
+        )
+        return True
+
+    def _wave_ready(self, entrants: list[int], wave: int, fresh: set[int]) -> bool:
+        """Every entrant the wave sees has ended its run here, and its pending ones exist."""
+        state, width = self._state, self._request.max_concurrency
+        seen = waves.seen_entrants(entrants, width, wave)
+        pending = waves.pending_members(entrants, width, wave, fresh)
+        return all(
+            i in state.trials and state.trials[i].status in _ENDED_AT_RUNG for i in seen
+        ) and all(i in state.configs for i in pending)
+
+    def _born_at(self, rung_index: int, entrants: list[int]) -> set[int]:
+        """The rung's fresh entrants: not proposed yet, or proposed for this rung."""
+        configs = self._state.configs
+        return {i for i in entrants if i not in configs or configs[i].born_rung == rung_index}
+
+    def _rung_indices(self, rung_index: int) -> list[int]:
+        return [_index_of(t) for t in self._state.rungs[rung_index].trial_ids]
 
     def _observations(self) -> list[Observation]:
         state = self._state
@@ -505,19 +584,28 @@ class SweepEngine:
 
     async def _run_rung(self, inp: SweepWorkflowInput, rung_index: int) -> None:
         state = self._state
-        summary = state.rungs[rung_index]
+        entrants = self._rung_indices(rung_index)
+        # Not yet proposed (waved) or not yet ended: still to run.
         pending = [
-            _index_of(t)
-            for t in summary.trial_ids
-            if state.trials[_index_of(t)].status
+            i
+            for i in entrants
+            if i not in state.trials
+            or state.trials[i].status
             in (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.PAUSED)
         ]
+        # Only when some wave is still to be proposed, so older histories replay unchanged.
+        proposing = (
+            [self._propose_waves(rung_index)]
+            if any(i not in state.configs for i in entrants)
+            else []
+        )
         # Tasks are created in index order; the semaphore wakes waiters in FIFO order, so
         # trials start in a deterministic order and at most max_concurrency run at once.
         # return_exceptions: when the sweep is cancelled, a trial still waiting for a slot
         # ends at once, and a plain gather would end with it while running trials are still
         # saving their checkpoints; this one ends when every trial has stopped.
         outcomes = await asyncio.gather(
+            *proposing,
             *(self._run_trial(inp, index, rung_index) for index in pending),
             return_exceptions=True,
         )
@@ -533,6 +621,8 @@ class SweepEngine:
     async def _run_trial(self, inp: SweepWorkflowInput, index: int, rung_index: int) -> None:
         request, state = self._request, self._state
         assert state.snapshot is not None
+        if index not in state.configs and not await self._config_proposed(index):
+            return  # its wave is proposed by the run this sweep continues as
         async with self._slots:
             attempt = 0
             while True:
@@ -586,6 +676,14 @@ class SweepEngine:
                     return
                 self._record(index, rung_index, outcome)
                 return
+
+    async def _config_proposed(self, index: int) -> bool:
+        """Wait, without a slot, for the trial's wave to be proposed; False if it will not be
+        in this run (draining, or a proposal failed: _propose_waves raises that)."""
+        await workflow.wait_condition(
+            lambda: index in self._state.configs or self._draining or self._proposal_failed
+        )
+        return index in self._state.configs
 
     @staticmethod
     async def _train_and_evaluate(run: TrialRunInput, flat: bool) -> TrialRunOutcome:
@@ -660,7 +758,7 @@ class SweepEngine:
         request, state = self._request, self._state
         ladder = request.ladder
         summary = state.rungs[rung_index]
-        members = [state.trials[_index_of(t)] for t in summary.trial_ids]
+        members = self._rung_members(rung_index)
         finished = [t for t in members if t.status == TrialStatus.RUNG_DONE]
         if not finished and not any(t.rungs for t in state.trials.values()):
             errors = [t.error for t in members if t.error]
@@ -680,7 +778,7 @@ class SweepEngine:
             update={"survivors": [t.trial_id for t in survivors], "complete": True}
         )
         # The members again: their statuses now say who survived.
-        members = [state.trials[_index_of(t)] for t in summary.trial_ids]
+        members = self._rung_members(rung_index)
         self._emit(**journal.rung_event(summary, members, request.objective.resolved_direction))
         if self._wants("rung.completed"):
             event = webhook_events.rung_event(
@@ -690,6 +788,11 @@ class SweepEngine:
         return not rungs.sweep_finished(ladder, rung_index, len(survivors))
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _rung_members(self, rung_index: int) -> list[TrialResult]:
+        """The rung's proposed trials (a rung ends with all of its waves proposed)."""
+        trials = self._state.trials
+        return [trials[i] for i in self._rung_indices(rung_index) if i in trials]
 
     def _update_trial(self, index: int, **changes: object) -> None:
         state = self._state
@@ -748,6 +851,10 @@ class SweepEngine:
         )
         best = rungs.best_trial(trials, request.objective.resolved_direction)
         return result.model_copy(update={"best": best})
+
+
+# A run at a rung has ended (a later wave's proposal may count on its result, or its absence).
+_ENDED_AT_RUNG = frozenset({TrialStatus.RUNG_DONE, TrialStatus.FAILED, TrialStatus.CANCELLED})
 
 
 def _index_of(trial_id: str) -> int:
