@@ -9,7 +9,8 @@ took beyond perfect packing, spread over its trials:
 
     (wall - trials * seconds / concurrency) * concurrency / trials
 
-- this service: a sweep of ``trials`` 1-step trials POSTed to the API of an embedded stack
+- this service: a sweep (TPE, the default strategy; once also random) of ``trials`` 1-step
+  trials POSTed to the API of an embedded stack
   (dev server, orchestration worker, API, SQLite index), whose training worker is
   ``benchmarks.sleep_worker``: the workflows, proposals, index mirror and evaluation step are
   the real ones. The wall is from the POST to the workflow's end (index flushed).
@@ -98,8 +99,11 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def sweep_request(trials: int, seconds: float, concurrency: int) -> dict[str, object]:
+def sweep_request(
+    trials: int, seconds: float, concurrency: int, strategy: str = "tpe"
+) -> dict[str, object]:
     return {
+        "strategy": strategy,
         "name": f"orchestration-{trials}x{seconds:g}s",
         "model": {"source": "tiny-bert"},
         "dataset": {"source": "tweet-sentiment"},
@@ -112,14 +116,16 @@ def sweep_request(trials: int, seconds: float, concurrency: int) -> dict[str, ob
     }
 
 
-def run_service(stack: EmbeddedStack, trials: int, seconds: float, concurrency: int) -> Run:
+def run_service(
+    stack: EmbeddedStack, trials: int, seconds: float, concurrency: int, strategy: str = "tpe"
+) -> Run:
     pids = {part: stack.pid(part) for part in STACK_PARTS}
     before = {part: cpu_seconds(pid) for part, pid in pids.items()}
     started = time.monotonic()
     with httpx.Client(base_url=stack.api_url, timeout=60) as api:
         reply = api.post(
             "/sweeps",
-            json=sweep_request(trials, seconds, concurrency),
+            json=sweep_request(trials, seconds, concurrency, strategy),
             headers=stack.auth_headers(),
         )
         if reply.status_code != 201:
@@ -128,7 +134,8 @@ def run_service(stack: EmbeddedStack, trials: int, seconds: float, concurrency: 
     asyncio.run(_wait_for_workflow(stack.address, sweep_id))
     wall = time.monotonic() - started
     cpu = {part: cpu_seconds(pid) - before[part] for part, pid in pids.items()}
-    return Run("this service", seconds, concurrency, trials, wall, cpu)
+    name = "this service" if strategy == "tpe" else f"this service, {strategy} proposals"
+    return Run(name, seconds, concurrency, trials, wall, cpu)
 
 
 async def _wait_for_workflow(address: str, workflow_id: str) -> None:
@@ -207,6 +214,8 @@ def measure(args: argparse.Namespace) -> list[Run]:
                 if "children" in args.systems and repeat == 0:
                     record(run_bare(stack, trials, 1.0, concurrency, children=True))
                 record(run_service(stack, trials, 1.0, concurrency))
+                if repeat == 0:  # one proposal per rung instead of TPE's waves
+                    record(run_service(stack, trials, 1.0, concurrency, "random"))
             if "long" in args.systems:
                 record(run_service(stack, args.long_trials, args.long_seconds, concurrency))
                 record(run_bare(stack, args.long_trials, args.long_seconds, concurrency, False))

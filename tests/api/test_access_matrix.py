@@ -105,7 +105,9 @@ async def world(
         fake.step_seconds = 3600.0
         running = []
         for _ in range(2):
-            answer = await client.post("/sweeps", json=sweep_body(trials=1), headers=as_alice)
+            # Two trials: once the trial-cancel case has cancelled t0000, t0001 keeps the
+            # sweep running for the sweep-cancel case.
+            answer = await client.post("/sweeps", json=sweep_body(trials=2), headers=as_alice)
             assert answer.status_code == 201, answer.text
             running.append(answer.json()["sweep_id"])
         for sweep_id in running:
