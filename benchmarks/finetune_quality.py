@@ -189,18 +189,19 @@ def section(sizes: Sizes, argv: list[str], pairs: list[tuple[ProductRun, PeerRun
             f"## Fine-tuning search quality at equal training steps{' (quick)' if quick else ''}"
             f" ({today()})",
             "",
-            f"- command: `nice -n 19 {command}`",
-            f"- machine: {machine()}; shared with other jobs while it ran (product and Optuna "
-            "runs interleaved seed by seed, so load fell on both)",
+            f"- command: `{command}`",
+            f"- machine: {machine()}; product and Optuna runs interleaved seed by seed, so "
+            "whatever else loads the machine falls on both",
             f"- task: random-init 2-layer BERT (`tiny-bert`) on the bundled tweet corpus, "
             f"{sizes.train_samples} training / {sizes.eval_samples} held-out tweets, batch 16, "
             "length 32; space: learning rate 3e-4..1e-2 (log), weight decay 0..0.1, warmup "
             "ratio 0..0.2",
             f"- this product: full stack (dev server, workers, API), strategy `tpe`, ladder of "
             f"{sizes.trials} trials, budgets {budgets} steps, eta {ETA}, fresh proposals at "
-            f"later rungs {fresh} (proposals are made at rung boundaries, so these are the "
-            "trials TPE chooses from results); max_concurrency 2, one training worker; best = "
-            "best trial of the top rung",
+            f"later rungs {fresh} (TPE proposes each rung's fresh trials in waves of "
+            "max_concurrency, each wave seeing the rung's results two waves back; it needs 5 "
+            "results of a rung to fit, so most rung-0 trials are random here); max_concurrency "
+            "2, one training worker; best = best trial of the top rung",
             "- Optuna: TPESampler + HyperbandPruner (min/max resource the first/top budget, "
             f"reduction factor {ETA}), trials in sequence in one process, the product's "
             "Trainer setup, model, snapshot and evaluation, a TrainerCallback that evaluates "
