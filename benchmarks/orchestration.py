@@ -82,10 +82,6 @@ class Run:
         return total / self.trials
 
 
-def slot_seconds(wall: float, trials: int, seconds: float, concurrency: int) -> float:
-    return Run("", seconds, concurrency, trials, wall).slot_seconds
-
-
 def cpu_seconds(pid: int) -> float:
     """CPU seconds of a process and its live descendants."""
     process = psutil.Process(pid)

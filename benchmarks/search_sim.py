@@ -323,16 +323,7 @@ def run_optuna_hyperband(
     number; an unnamed study gets a random name, so pass ``study_name`` to repeat a run.
     """
     max_budget = budgets[-1]
-    study = optuna.create_study(
-        study_name=study_name,
-        direction=DIRECTION,
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.HyperbandPruner(
-            min_resource=int(budgets[0]),
-            max_resource=int(max_budget),
-            reduction_factor=_ratio(budgets),
-        ),
-    )
+    study = _hyperband_study(seed, budgets, study_name, constant_liar=False)
     distributions = to_distributions(fn.space)
     curve = Curve()
     spent = 0.0
@@ -384,16 +375,7 @@ def run_optuna_parallel(
     result reported by then. New trials start while less than ``total_compute`` was spent.
     """
     max_budget = budgets[-1]
-    study = optuna.create_study(
-        study_name=study_name,
-        direction=DIRECTION,
-        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=True),
-        pruner=optuna.pruners.HyperbandPruner(
-            min_resource=int(budgets[0]),
-            max_resource=int(max_budget),
-            reduction_factor=_ratio(budgets),
-        ),
-    )
+    study = _hyperband_study(seed, budgets, study_name, constant_liar=True)
     distributions = to_distributions(fn.space)
     curve = Curve()
     spent = 0.0
@@ -457,3 +439,20 @@ def _ratio(budgets: Sequence[float]) -> int:
     if len(ratios) != 1:
         raise ValueError(f"budgets {list(budgets)} are not a geometric ladder")
     return ratios.pop()
+
+
+def _hyperband_study(
+    seed: int, budgets: Sequence[float], study_name: str | None, *, constant_liar: bool
+) -> optuna.Study:
+    """Optuna TPE with the Hyperband pruner over the ladder's budgets (``constant_liar`` when
+    trials are in flight at once)."""
+    return optuna.create_study(
+        study_name=study_name,
+        direction=DIRECTION,
+        sampler=optuna.samplers.TPESampler(seed=seed, constant_liar=constant_liar),
+        pruner=optuna.pruners.HyperbandPruner(
+            min_resource=int(budgets[0]),
+            max_resource=int(budgets[-1]),
+            reduction_factor=_ratio(budgets),
+        ),
+    )
