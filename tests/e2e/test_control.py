@@ -30,8 +30,10 @@ from tests.e2e.drills import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-RUNG_0 = int(scaled(100, 400))
-RUNG_1 = int(scaled(200, 800))
+# Long enough that a pause asked one checkpoint into a rung lands before the rung ends: a
+# control poll every 3 s, two trials sharing two cores at ~20 steps/s each.
+RUNG_0 = int(scaled(160, 400))
+RUNG_1 = int(scaled(480, 1000))
 LONG_RUNG = int(scaled(400, 1000))  # outlasts a control poll at tiny-BERT speed (~35 steps/s)
 
 
