@@ -1,6 +1,6 @@
 """A sweep's ladder run in this process through the product's own activities.
 
-The fine-tune and evaluate activities run under ``ActivityEnvironment`` (no server), with
+The train_and_evaluate activity runs under ``ActivityEnvironment`` (no server), with
 the configurations from the sampler seeded as the sweep workflow seeds it and the promotions
 from ``app.search.rungs``: the same jobs the workflow would hand the training worker. Only the
 promotion differs between the two modes: ``continue`` passes the trial's last checkpoint as
@@ -22,7 +22,6 @@ from temporalio.testing import ActivityEnvironment
 from app.domain import (
     CheckpointInfo,
     DatasetSnapshot,
-    EvalInput,
     FineTuneInput,
     Observation,
     ProposeInput,
@@ -176,19 +175,11 @@ class InProcessLadder:
         beats: list[tuple[Any, ...]] = []
         env.on_heartbeat = lambda *details: beats.append(details)
         outcome = env.run(
-            self.activities.fine_tune,
+            self.activities.train_and_evaluate,
             FineTuneInput(job=job, training_workflow_id=f"{job.sweep_id}.{job.trial.trial_id}"),
         )
-        evaluated = ActivityEnvironment().run(
-            self.activities.evaluate_checkpoint,
-            EvalInput(
-                checkpoint=outcome.checkpoint,
-                snapshot=job.snapshot,
-                batch_size=job.training.per_device_eval_batch_size,
-                max_length=job.training.max_length,
-            ),
-        )
-        metrics = evaluated.metrics
+        assert outcome.metrics is not None, outcome
+        metrics = outcome.metrics
         value = metrics.value(self.request.objective.metric)
         run = RungRun(
             trial_index=job.trial.trial_index,
@@ -206,7 +197,7 @@ class InProcessLadder:
             objective_value=value,
             checkpoint=outcome.checkpoint,
             train_seconds=outcome.train_seconds,
-            eval_seconds=evaluated.eval_seconds,
+            eval_seconds=outcome.eval_seconds,
         )
         result = result.model_copy(update={"rungs": [*result.rungs, rung_result]})
         return run, result, outcome.train_seconds

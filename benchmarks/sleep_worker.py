@@ -3,10 +3,12 @@
     python -m benchmarks.sleep_worker        (started by benchmarks.orchestration)
 
 It polls the training queue under the real activity names, so everything around training
-runs for real: the sweep workflow, proposals, the results-index mirror, the evaluation step's
-scheduling, the API. Training sleeps one second per unit of budget (a ladder of budget 1 is a
-1-second trial); evaluation returns at once with a score derived from the checkpoint's name,
-since model evaluation is the ML cost, measured apart (benchmarks.service_overhead).
+runs for real: the sweep workflow, proposals, the results-index mirror, the API. Training sleeps
+one second per unit of budget (a ladder of budget 1 is a 1-second trial); evaluation returns at
+once with a score derived from the checkpoint's name, since model evaluation is the ML cost,
+measured apart (benchmarks.service_overhead). Sweeps run each (trial, rung) as one
+train_and_evaluate activity; the separate fine_tune and evaluate_checkpoint are registered too,
+for sweeps started before that (and for measuring that design).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from app.domain import (
     TrainOutcome,
     TrialMetrics,
 )
+from app.domain.jobs import TrialRunOutcome
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.client import connect
@@ -79,12 +82,19 @@ async def evaluate_checkpoint(inp: EvalInput) -> EvalOutcome:
     )
 
 
+@activity.defn(name=contract.TRAIN_AND_EVALUATE)
+async def train_and_evaluate(inp: FineTuneInput) -> TrialRunOutcome:
+    train = await fine_tune(inp)
+    evaluation = await evaluate_checkpoint(inp.job.evaluation_of(train.checkpoint))
+    return TrialRunOutcome.evaluated(train, evaluation)
+
+
 async def run() -> None:
     client = await connect(Settings(), wait_seconds=60)
     worker = Worker(
         client,
         task_queue=contract.TRAINING_TASK_QUEUE,
-        activities=[snapshot_dataset, fine_tune, evaluate_checkpoint],
+        activities=[snapshot_dataset, fine_tune, evaluate_checkpoint, train_and_evaluate],
         max_concurrent_activities=SLOTS,
         graceful_shutdown_timeout=timedelta(seconds=5),
     )

@@ -41,11 +41,7 @@ async def run_worker(settings: Settings, concurrency: int) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency + 2) as pool:
         worker = Worker(
             client,
-            activities=[
-                activities.snapshot_dataset,
-                activities.fine_tune,
-                activities.evaluate_checkpoint,
-            ],
+            activities=activities.all(),
             activity_executor=pool,
             **worker_options(concurrency),
         )

@@ -109,6 +109,16 @@ class TrialJob(BaseModel):
     def trial_id(self) -> str:
         return self.trial.trial_id
 
+    def evaluation_of(self, checkpoint: CheckpointInfo) -> EvalInput:
+        """How this job's checkpoint is evaluated: on the snapshot's held-out split, batched
+        and truncated as in training."""
+        return EvalInput(
+            checkpoint=checkpoint,
+            snapshot=self.snapshot,
+            batch_size=self.training.per_device_eval_batch_size,
+            max_length=self.training.max_length,
+        )
+
 
 class FineTuneInput(BaseModel):
     job: TrialJob
@@ -170,6 +180,27 @@ class TrialRunOutcome(BaseModel):
     train_seconds: float
     metrics: TrialMetrics | None = None
     eval_seconds: float = 0.0
+
+    @classmethod
+    def stopped_early(cls, train: TrainOutcome) -> TrialRunOutcome:
+        """A run paused or cancelled before its budget: where it stopped, no metrics."""
+        return cls(
+            stopped=train.stopped,
+            checkpoint=train.checkpoint,
+            global_step=train.global_step,
+            train_seconds=train.train_seconds,
+        )
+
+    @classmethod
+    def evaluated(cls, train: TrainOutcome, evaluation: EvalOutcome) -> TrialRunOutcome:
+        return cls(
+            stopped="budget",
+            checkpoint=train.checkpoint,
+            global_step=train.global_step,
+            train_seconds=train.train_seconds,
+            metrics=evaluation.metrics,
+            eval_seconds=evaluation.eval_seconds,
+        )
 
 
 class SweepWorkflowInput(BaseModel):

@@ -30,6 +30,8 @@ WEBHOOK_DISPATCH_WORKFLOW = "WebhookDispatchWorkflow"
 SNAPSHOT_DATASET = "snapshot_dataset"
 FINE_TUNE = "fine_tune"
 EVALUATE = "evaluate_checkpoint"
+# Both in one activity: a (trial, rung) run of sweeps started with ONE_ACTIVITY_RUNS_PATCH.
+TRAIN_AND_EVALUATE = "train_and_evaluate"
 
 # Light activities on the orchestration queue.
 PROPOSE_CONFIGS = "propose_configs"
@@ -49,6 +51,10 @@ FLAT_TRIALS_PATCH = "trials-as-activities-v1"
 # a time, each wave seeing this rung's results of the waves two behind it, instead of all at
 # the rung's boundary; older sweeps replay with their one proposal per rung.
 WAVED_PROPOSALS_PATCH = "waved-proposals-v1"
+# Sweeps started with it run each (trial, rung) as one train_and_evaluate activity: the
+# evaluation follows training in the same attempt, on the same worker, with no round trip
+# through the sweep in between; older sweeps replay with their fine-tune + evaluate pair.
+ONE_ACTIVITY_RUNS_PATCH = "one-activity-runs-v1"
 
 # Signals and queries.
 REPORT_CHECKPOINT_SIGNAL = (
@@ -98,6 +104,7 @@ FINE_TUNE_TIMEOUT = timedelta(days=2)
 FINE_TUNE_HEARTBEAT = timedelta(seconds=45)
 EVALUATE_TIMEOUT = timedelta(hours=2)
 EVALUATE_HEARTBEAT = timedelta(seconds=45)
+TRAIN_AND_EVALUATE_TIMEOUT = FINE_TUNE_TIMEOUT + EVALUATE_TIMEOUT
 PROPOSE_TIMEOUT = timedelta(minutes=2)
 MIRROR_TIMEOUT = timedelta(seconds=30)
 # The index may be down for a while (a database restart): keep retrying for this long, then

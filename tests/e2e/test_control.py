@@ -172,21 +172,21 @@ def test_checkpoint_now_saves_within_seconds_keeps_training_and_resumes_exactly(
 
 
 async def fine_tune_input(stack: EmbeddedStack, sweep_id: str, trial_id: str) -> FineTuneInput:
-    """The input the sweep gave the trial's first fine-tune activity, read back from
-    Temporal's history."""
+    """The input the sweep gave the trial's first run (a train_and_evaluate activity), read
+    back from Temporal's history."""
     client = await connect(stack.child_settings(), wait_seconds=10)
     history = await client.get_workflow_handle(sweep_id).fetch_history()
     for event in history.events:
         if event.HasField("activity_task_scheduled_event_attributes"):
             scheduled = event.activity_task_scheduled_event_attributes
-            if scheduled.activity_type.name == contract.FINE_TUNE:
+            if scheduled.activity_type.name == contract.TRAIN_AND_EVALUATE:
                 (inp,) = await client.data_converter.decode(
                     scheduled.input.payloads, [FineTuneInput]
                 )
                 assert isinstance(inp, FineTuneInput)
                 if inp.job.trial_id == trial_id:
                     return inp
-    raise AssertionError(f"{sweep_id} scheduled no fine_tune activity for {trial_id}")
+    raise AssertionError(f"{sweep_id} scheduled no run for {trial_id}")
 
 
 def test_cancelled_trial_stops_is_never_promoted_and_frees_its_slot(drive: Driver) -> None:

@@ -311,3 +311,49 @@ def test_evaluate_incomplete_checkpoint_is_non_retryable(
     with pytest.raises(ApplicationError) as error:
         ActivityEnvironment().run(activities(worker_loop, None).evaluate_checkpoint, inp)
     assert_bad_input(error, "incomplete")
+
+
+def test_train_and_evaluate_trains_to_the_budget_then_evaluates_in_one_attempt(
+    tmp_path: Path,
+    worker_loop: asyncio.AbstractEventLoop,
+    make_job: JobFactory,
+    reference: Reference,
+) -> None:
+    job = make_job(tmp_path, rung=1)
+    beats: list[tuple[Any, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    outcome = env.run(
+        activities(worker_loop, None, keepalive_seconds=0.01).train_and_evaluate,
+        fine_tune_input(job),
+    )
+    assert outcome.stopped == "budget" and outcome.global_step == MAX_STEPS
+    assert outcome.metrics is not None
+    assert_same_metrics(outcome.metrics, reference.metrics)
+    assert outcome.eval_seconds > 0
+    # While it evaluates, its heartbeats still name the checkpoint a retry resumes from.
+    evaluating = [b for b in beats if len(b) > 1 and "evaluating" in b[1]]
+    assert evaluating and evaluating[-1][0]["path"] == outcome.checkpoint.path
+
+
+def test_train_and_evaluate_retried_after_training_only_evaluates(
+    tmp_path: Path,
+    worker_loop: asyncio.AbstractEventLoop,
+    make_job: JobFactory,
+    reference: Reference,
+) -> None:
+    # The first attempt trained to the budget (the reference run) and died evaluating.
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info,
+        attempt=2,
+        heartbeat_details=[reference.outcome.checkpoint.model_dump(mode="json")],
+    )
+    job = make_job(tmp_path / "second-attempt", rung=1)
+    outcome = env.run(activities(worker_loop, None).train_and_evaluate, fine_tune_input(job))
+    assert outcome.checkpoint == reference.outcome.checkpoint  # nothing trained or saved again
+    assert not (tmp_path / "second-attempt").exists() or not any(
+        (tmp_path / "second-attempt").rglob("checkpoint-*")
+    )
+    assert outcome.metrics is not None
+    assert_same_metrics(outcome.metrics, reference.metrics)

@@ -27,7 +27,7 @@ from app.domain import (
     TrialMetrics,
     TrialResult,
 )
-from app.domain.jobs import CheckpointSaved, MirrorInput, ProposeInput
+from app.domain.jobs import CheckpointSaved, MirrorInput, ProposeInput, TrialRunOutcome
 from app.domain.results import TrialConfig
 from app.domain.webhooks import (
     DeliverInput,
@@ -163,13 +163,26 @@ class FakeTraining:
             eval_seconds=0.01,
         )
 
+    @activity.defn(name=contract.TRAIN_AND_EVALUATE)
+    async def train_and_evaluate(self, inp: FineTuneInput) -> TrialRunOutcome:
+        train = await self.fine_tune(inp)
+        if train.stopped != "budget":
+            return TrialRunOutcome.stopped_early(train)
+        evaluation = await self.evaluate_checkpoint(inp.job.evaluation_of(train.checkpoint))
+        return TrialRunOutcome.evaluated(train, evaluation)
+
     @activity.defn(name=contract.MIRROR_RESULTS)
     async def mirror_results(self, inp: MirrorInput) -> int:
         self.mirrored.append(inp)
         return len(inp.result.trials)
 
     def activities(self) -> list[object]:
-        return [self.snapshot_dataset, self.fine_tune, self.evaluate_checkpoint]
+        return [
+            self.snapshot_dataset,
+            self.fine_tune,
+            self.evaluate_checkpoint,
+            self.train_and_evaluate,
+        ]
 
     def mirrored_trials(self) -> dict[str, TrialResult]:
         """The latest mirrored state of every trial, as the index would hold it."""

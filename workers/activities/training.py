@@ -34,7 +34,7 @@ from app.domain import (
     TrialControl,
     TrialJob,
 )
-from app.domain.jobs import CheckpointSaved
+from app.domain.jobs import CheckpointSaved, TrialRunOutcome
 from app.temporal import contract
 from workers.ml.checkpoints import is_complete
 from workers.ml.errors import BadInputError
@@ -89,7 +89,12 @@ class TrainingActivities:
         self._keepalive_seconds = keepalive_seconds
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.snapshot_dataset, self.fine_tune, self.evaluate_checkpoint]
+        return [
+            self.snapshot_dataset,
+            self.fine_tune,
+            self.evaluate_checkpoint,
+            self.train_and_evaluate,
+        ]
 
     @activity.defn(name=contract.SNAPSHOT_DATASET)
     def snapshot_dataset(self, inp: SnapshotInput) -> DatasetSnapshot:
@@ -106,6 +111,25 @@ class TrainingActivities:
     # loop reads activity.is_cancelled() each step and stops with a checkpoint instead.
     @activity.defn(name=contract.FINE_TUNE, no_thread_cancel_exception=True)
     def fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
+        return self._counted_fine_tune(inp)
+
+    @activity.defn(name=contract.TRAIN_AND_EVALUATE, no_thread_cancel_exception=True)
+    def train_and_evaluate(self, inp: FineTuneInput) -> TrialRunOutcome:
+        """One run of a trial: train to the rung's budget, then evaluate that checkpoint in
+        the same attempt, with no round trip through the sweep in between. The evaluation's
+        heartbeats still name the checkpoint, so a retry after training finished resumes at
+        the budget and only evaluates."""
+        train = self._counted_fine_tune(inp)
+        if train.stopped != "budget":
+            return TrialRunOutcome.stopped_early(train)
+        resume_point = train.checkpoint.model_dump(mode="json")
+        evaluation = self._evaluate(
+            inp.job.evaluation_of(train.checkpoint),
+            lambda progress: (resume_point, {"evaluating": progress}),
+        )
+        return TrialRunOutcome.evaluated(train, evaluation)
+
+    def _counted_fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
         with TRIALS_RUNNING.track_inprogress():
             try:
                 outcome = self._fine_tune(inp)
@@ -163,8 +187,14 @@ class TrainingActivities:
 
     @activity.defn(name=contract.EVALUATE)
     def evaluate_checkpoint(self, inp: EvalInput) -> EvalOutcome:
+        return self._evaluate(inp, lambda progress: (progress,))
+
+    def _evaluate(
+        self, inp: EvalInput, details: Callable[[dict[str, int]], tuple[Any, ...]]
+    ) -> EvalOutcome:
+        """Evaluate, heartbeating ``details(progress)`` meanwhile."""
         progress = {"done": 0, "total": inp.snapshot.eval_rows}
-        with _bad_input_is_final(), _keepalive(lambda: (progress,), self._keepalive_every()):
+        with _bad_input_is_final(), _keepalive(lambda: details(progress), self._keepalive_every()):
             return evaluate_checkpoint(
                 inp,
                 progress=lambda done, total: progress.update(done=done, total=total),

@@ -14,8 +14,6 @@ with workflow.unsafe.imports_passed_through():
     from app.domain.jobs import TrialRunInput, TrialRunOutcome
     from app.temporal import contract
 
-from workers.workflows.trial_run import evaluated, evaluation_input, stopped_early
-
 
 @workflow.defn(name=contract.COORDINATOR_WORKFLOW)
 class CoordinatorWorkflow:
@@ -37,13 +35,13 @@ class CoordinatorWorkflow:
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
         )
         if train.stopped != "budget":
-            return stopped_early(train)
+            return TrialRunOutcome.stopped_early(train)
         evaluation: EvalOutcome = await workflow.execute_child_workflow(
             contract.EVAL_WORKFLOW,
-            evaluation_input(inp, train),
+            job.evaluation_of(train.checkpoint),
             id=f"{base_id}.eval",
             result_type=EvalOutcome,
             task_queue=workflow.info().task_queue,
             parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
         )
-        return evaluated(train, evaluation)
+        return TrialRunOutcome.evaluated(train, evaluation)
