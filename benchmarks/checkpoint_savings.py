@@ -3,7 +3,7 @@ checkpoints, against the same ladder retraining promoted trials from scratch.
 
     uv run python -m benchmarks.checkpoint_savings [--quick]
 
-Both ladders run in this process through the product's fine-tune and evaluate activities
+Both ladders run in this process through the product's train_and_evaluate activity
 (``benchmarks.inprocess_ladder``) on the same proposals; steps are counted per run as the
 global step reached minus the step it resumed from. ``--quick`` runs the tiny preset (random
 -init 2-layer BERT); the default is the demo preset (pretrained MiniLM-L6).
@@ -60,8 +60,8 @@ def section(preset_name: PresetName, command: str, cont: LadderRun, scratch: Lad
         f"{'/'.join(map(str, budgets))} steps, entrants {'/'.join(map(str, entrants))}; "
         f"{request.strategy} proposals seeded with sweep seed {request.seed}, the same "
         "configurations in both variants",
-        "- how: both ladders run in one process through the product's fine-tune and evaluate "
-        "activities (`ActivityEnvironment`), promotions chosen by `app.search.rungs`; "
+        "- how: both ladders run in one process through the product's train_and_evaluate "
+        "activity (`ActivityEnvironment`), promotions chosen by `app.search.rungs`; "
         "'continue' resumes each promoted trial from its checkpoint as the service does, "
         "'scratch' retrains it from step 0 in an empty trial directory. Steps trained = global "
         "step reached minus the step the run resumed from (its first heartbeat).",

@@ -55,6 +55,9 @@ WAVED_PROPOSALS_PATCH = "waved-proposals-v1"
 # evaluation follows training in the same attempt, on the same worker, with no round trip
 # through the sweep in between; older sweeps replay with their fine-tune + evaluate pair.
 ONE_ACTIVITY_RUNS_PATCH = "one-activity-runs-v1"
+# Sweeps started with it let a busy sweep's results-index writes gather changes for up to
+# MIRROR_COALESCE before the next write; older sweeps replay writing back to back.
+COALESCED_MIRROR_PATCH = "coalesced-mirror-writes-v1"
 
 # Signals and queries.
 REPORT_CHECKPOINT_SIGNAL = (
@@ -107,6 +110,9 @@ EVALUATE_HEARTBEAT = timedelta(seconds=45)
 TRAIN_AND_EVALUATE_TIMEOUT = FINE_TUNE_TIMEOUT + EVALUATE_TIMEOUT
 PROPOSE_TIMEOUT = timedelta(minutes=2)
 MIRROR_TIMEOUT = timedelta(seconds=30)
+# When changes arrived while a write ran (a busy sweep), the next write waits this long for
+# more: about one write a second instead of one per trial event, each write an activity.
+MIRROR_COALESCE = timedelta(seconds=1)
 # The index may be down for a while (a database restart): keep retrying for this long, then
 # give up on that write (the sweep goes on; `sweeps reindex` rebuilds the index from Temporal).
 MIRROR_GIVE_UP = timedelta(hours=1)

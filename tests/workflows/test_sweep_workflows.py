@@ -26,8 +26,9 @@ HISTORIES = Path(__file__).parent.parent / "histories"
 # Recorded by older workers, kept on re-recording so sweeps they started keep replaying:
 # 3500f3 before FLAT_TRIALS_PATCH (each trial run a CoordinatorWorkflow with two children),
 # 4e59ae before WAVED_PROPOSALS_PATCH (every fresh trial proposed at its rung's boundary),
-# b5ed0b before ONE_ACTIVITY_RUNS_PATCH (each trial run a fine-tune and an evaluate activity).
-KEPT_HISTORIES = frozenset({"wf-test-3500f3", "wf-test-4e59ae", "wf-test-b5ed0b"})
+# b5ed0b before ONE_ACTIVITY_RUNS_PATCH (each trial run a fine-tune and an evaluate activity),
+# 84a930 before COALESCED_MIRROR_PATCH (results-index writes back to back).
+KEPT_HISTORIES = frozenset({"wf-test-3500f3", "wf-test-4e59ae", "wf-test-b5ed0b", "wf-test-84a930"})
 
 
 def make_request(**overrides: Any) -> SweepRequest:

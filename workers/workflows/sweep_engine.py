@@ -18,6 +18,7 @@ proposed a trial is only an id in its rung's summary: it has no config and no Tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -375,7 +376,8 @@ class SweepEngine:
 
     async def _mirror_loop(self) -> None:
         """Write changes to the results index, one activity at a time, batching whatever
-        changed meanwhile; returns once the sweep is closing and everything is written."""
+        changed meanwhile (a busy sweep's writes at most about one per MIRROR_COALESCE);
+        returns once the sweep is closing and everything is written."""
         while True:
             await workflow.wait_condition(
                 lambda: bool(self._mirror_trials) or self._mirror_sweep or self._closing
@@ -387,6 +389,13 @@ class SweepEngine:
             self._mirror_trials.clear()
             self._mirror_sweep = False
             await self._mirror(batch, since)
+            busy = bool(self._mirror_trials) or self._mirror_sweep
+            if busy and not self._closing and workflow.patched(contract.COALESCED_MIRROR_PATCH):
+                # Gather what else changes for a moment (the sweep closing ends the wait).
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._closing, timeout=contract.MIRROR_COALESCE
+                    )
 
     def _changed(self, trial_index: int | None = None) -> None:
         """Mark the sweep row (or one trial) for the next mirror write."""
