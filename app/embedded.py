@@ -299,15 +299,23 @@ class EmbeddedStack:
                 signal.signal(signal.SIGINT, previous)
 
     def _stop_children(self, timeout: float) -> None:
-        for child in reversed(self._children):
-            if child.process.poll() is None:
+        # Workers and the API all at once, then the server they talk to: a slow one costs
+        # its own timeout, not the sum of everyone's.
+        server = [child for child in self._children if child.name == "temporal"]
+        others = [child for child in self._children if child.name != "temporal"]
+        for group in (others, server):
+            running = [child for child in group if child.process.poll() is None]
+            for child in running:
                 os.killpg(child.process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for child in running:
                 try:
-                    child.process.wait(timeout=timeout)
+                    child.process.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     os.killpg(child.process.pid, signal.SIGKILL)
                     child.process.wait()
-            child.log.close()
+            for child in group:
+                child.log.close()
         self._children.clear()
 
     def __enter__(self) -> EmbeddedStack:
