@@ -137,7 +137,8 @@ async def test_control_on_an_ended_sweep_is_409(api: httpx.AsyncClient) -> None:
 async def test_pause_checkpoint_resume_and_cancel_through_the_api(
     api: httpx.AsyncClient, fake: FakeTraining
 ) -> None:
-    fake.step_seconds = 0.8
+    # Each trial trains this long: the window in which t0000 runs must outlast a few polls.
+    fake.step_seconds = 4.0
     body = sweep_body(trials=3, max_concurrency=1)
     sweep_id = (await api.post("/sweeps", json=body)).json()["sweep_id"]
     # t0000 running and t0001 proposed (one trial at a time: each is a wave of its own; t0002
@@ -147,6 +148,8 @@ async def test_pause_checkpoint_resume_and_cancel_through_the_api(
         if counts["running"] == 1 and counts["total"] == 2:
             break
         await asyncio.sleep(0.05)
+    else:
+        raise AssertionError(f"never saw t0000 running with t0001 proposed; last: {counts}")
 
     checkpoint = await api.post(f"/sweeps/{sweep_id}/checkpoint", json={"trial_id": "t0000"})
     assert checkpoint.status_code == 200 and checkpoint.json()["trial_ids"] == ["t0000"]
