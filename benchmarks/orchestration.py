@@ -185,6 +185,10 @@ def describe(run: Run) -> str:
 
 
 def measure(args: argparse.Namespace) -> list[Run]:
+    """Every repeat brings the stack up on a fresh state directory, runs the floor and this
+    service, takes the stack down and runs Optuna's durable studies: so each system gets as
+    many runs as the others, interleaved, and no system's run shares the machine with another
+    system's idle processes."""
     trials, concurrency = args.trials, args.concurrency
     runs: list[Run] = []
 
@@ -192,39 +196,47 @@ def measure(args: argparse.Namespace) -> list[Run]:
         log(describe(run))
         runs.append(run)
 
+    os.environ["SWEEPS_RATE_LIMIT_PER_MINUTE"] = "0"
     with tempfile.TemporaryDirectory() as state:
-        os.environ["SWEEPS_RATE_LIMIT_PER_MINUTE"] = "0"
-        stack = EmbeddedStack(
-            Settings(data_dir=Path(state)),
-            temporal_port=free_port(),
-            ui_port=free_port(),
-            api_port=free_port(),
-            workers=("orchestration", WorkerProcess("training", "benchmarks.sleep_worker")),
-        )
-        with stack:
-            # A small sweep first: workers warm (imports, caches) before anything is timed.
-            run_service(stack, concurrency, 1.0, concurrency)
-            for repeat in range(args.repeats):
+        for repeat in range(args.repeats):
+            first = repeat == 0
+            with _service_stack(Path(state) / f"stack-{repeat}") as stack:
+                # A small sweep first: workers warm (imports, caches) before anything is timed.
+                run_service(stack, concurrency, 1.0, concurrency)
                 record(run_bare(stack, trials, 1.0, concurrency, children=False))
                 # Once: it is far from the others, and slow to run.
-                if "children" in args.systems and repeat == 0:
+                if "children" in args.systems and first:
                     record(run_bare(stack, trials, 1.0, concurrency, children=True))
                 record(run_service(stack, trials, 1.0, concurrency))
-                if repeat == 0:  # one proposal per rung instead of TPE's waves
+                if first:  # one proposal per rung instead of TPE's waves
                     record(run_service(stack, trials, 1.0, concurrency, "random"))
-            if "long" in args.systems:
-                record(run_service(stack, args.long_trials, args.long_seconds, concurrency))
-                record(run_bare(stack, args.long_trials, args.long_seconds, concurrency, False))
-        if "optuna" in args.systems:
-            record(run_peer("optuna-memory", trials, 1.0, concurrency))
-            record(run_peer("optuna-sqlite", trials, 1.0, concurrency, state=state))
-            with throwaway_postgres(args.admin_url) as url:
-                # SQLAlchemy (under Optuna) reads a bare postgresql:// as psycopg2.
-                driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-                record(run_peer("optuna-postgres", trials, 1.0, concurrency, url=driver_url))
+                if "long" in args.systems and first:
+                    long = args.long_trials, args.long_seconds, concurrency
+                    record(run_service(stack, *long))
+                    record(run_bare(stack, *long, False))
+            if "optuna" in args.systems:
+                if first:  # nothing durable: far below the others, once is enough
+                    record(run_peer("optuna-memory", trials, 1.0, concurrency))
+                studies = Path(state) / f"optuna-{repeat}"
+                studies.mkdir()
+                record(run_peer("optuna-sqlite", trials, 1.0, concurrency, state=str(studies)))
+                with throwaway_postgres(args.admin_url) as url:
+                    # SQLAlchemy (under Optuna) reads a bare postgresql:// as psycopg2.
+                    driver_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+                    record(run_peer("optuna-postgres", trials, 1.0, concurrency, url=driver_url))
         if "ray" in args.systems and args.ray_trials:
             record(run_peer("ray", args.ray_trials, 1.0, concurrency))
     return runs
+
+
+def _service_stack(state: Path) -> EmbeddedStack:
+    return EmbeddedStack(
+        Settings(data_dir=state),
+        temporal_port=free_port(),
+        ui_port=free_port(),
+        api_port=free_port(),
+        workers=("orchestration", WorkerProcess("training", "benchmarks.sleep_worker")),
+    )
 
 
 def summarise(runs: list[Run]) -> dict[tuple[str, float], list[Run]]:

@@ -65,6 +65,8 @@ class Observation(BaseModel):
     params: dict[str, ParamValue]
     rung: int
     value: float
+    # Orders observations whose values tie (lower first): the run's held-out loss.
+    tie_breaker: float | None = None
 
 
 class ProposeInput(BaseModel):

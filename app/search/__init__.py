@@ -15,11 +15,13 @@ from app.search.rungs import (
     rank_key,
     rank_trials,
     rung_budget,
+    rung_result,
     rung_scores,
     rung_value,
     select_survivors,
     survivors_count,
     sweep_finished,
+    tie_breaker,
     top_k,
 )
 
@@ -34,10 +36,12 @@ __all__ = [
     "rank_key",
     "rank_trials",
     "rung_budget",
+    "rung_result",
     "rung_scores",
     "rung_value",
     "select_survivors",
     "survivors_count",
     "sweep_finished",
+    "tie_breaker",
     "top_k",
 ]

@@ -3,6 +3,13 @@
 Workflows call these directly (no I/O, no randomness, no clocks), so their decisions replay
 identically. A value is *usable* when it is a finite number; failed or cancelled trials, and
 trials whose metric came out NaN or infinite, are never ranked, promoted or chosen as best.
+
+Trials with the same objective value at a rung are ranked by their held-out loss, then by
+trial index. Accuracy on a few hundred held-out examples ties often, and at small budgets
+most of a rung can tie exactly (every model that still predicts the majority class scores
+the majority's share), while the loss already tells the models that have begun to learn
+from those that have not. Sweeps started before this rule rank ties by trial index only
+(``by_loss=False``).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from app.domain.request import Direction, Ladder
-from app.domain.results import TrialResult, TrialStatus
+from app.domain.results import RungResult, TrialResult, TrialStatus
 
 # Trials in these states keep whatever rung results they had, but never compete again.
 EXCLUDED_STATUSES: frozenset[TrialStatus] = frozenset({TrialStatus.FAILED, TrialStatus.CANCELLED})
@@ -43,12 +50,8 @@ def top_k(scores: Mapping[int, float | None], k: int, direction: Direction) -> l
 
 def rung_value(trial: TrialResult, rung: int) -> float | None:
     """The trial's objective value at ``rung``; None if it has none there or failed/cancelled."""
-    if trial.status in EXCLUDED_STATUSES:
-        return None
-    for result in trial.rungs:
-        if result.rung == rung and is_usable(result.objective_value):
-            return result.objective_value
-    return None
+    result = rung_result(trial, rung)
+    return None if result is None else result.objective_value
 
 
 def rung_scores(trials: Iterable[TrialResult], rung: int) -> dict[int, float | None]:
@@ -56,12 +59,37 @@ def rung_scores(trials: Iterable[TrialResult], rung: int) -> dict[int, float | N
     return {trial.trial_index: rung_value(trial, rung) for trial in trials}
 
 
+def rung_result(trial: TrialResult, rung: int) -> RungResult | None:
+    """The trial's result at ``rung`` when it can rank there (see ``rung_value``)."""
+    if trial.status in EXCLUDED_STATUSES:
+        return None
+    for result in trial.rungs:
+        if result.rung == rung and is_usable(result.objective_value):
+            return result
+    return None
+
+
+def tie_breaker(result: RungResult) -> float:
+    """Second rank key after the objective: the held-out loss (lower first; unusable last)."""
+    loss = result.metrics.eval_loss
+    return loss if is_usable(loss) else math.inf
+
+
 def rank_trials(
-    trials: Sequence[TrialResult], rung: int, direction: Direction
+    trials: Sequence[TrialResult], rung: int, direction: Direction, *, by_loss: bool = True
 ) -> list[TrialResult]:
-    """Trials with a usable result at ``rung``, best first (ties by trial index)."""
-    by_index = _by_index(trials)
-    return [by_index[index] for index in rank(rung_scores(trials, rung), direction)]
+    """Trials with a usable result at ``rung``, best first: ties by held-out loss (when
+    ``by_loss``), then by trial index."""
+    _by_index(trials)  # refuses duplicate indices
+    keyed: list[tuple[tuple[float, float, int], TrialResult]] = []
+    for trial in trials:
+        result = rung_result(trial, rung)
+        if result is None:
+            continue
+        value, index = rank_key(direction, result.objective_value, trial.trial_index)
+        keyed.append(((value, tie_breaker(result) if by_loss else 0.0, index), trial))
+    keyed.sort(key=lambda item: item[0])
+    return [trial for _, trial in keyed]
 
 
 def survivors_count(ladder: Ladder, rung: int, entrants: int) -> int:
@@ -73,7 +101,12 @@ def survivors_count(ladder: Ladder, rung: int, entrants: int) -> int:
 
 
 def select_survivors(
-    ladder: Ladder, rung: int, entrants: Sequence[TrialResult], direction: Direction
+    ladder: Ladder,
+    rung: int,
+    entrants: Sequence[TrialResult],
+    direction: Direction,
+    *,
+    by_loss: bool = True,
 ) -> list[TrialResult]:
     """The trials promoted out of a finished ``rung``, best first.
 
@@ -83,7 +116,7 @@ def select_survivors(
     survive. The last rung promotes nobody.
     """
     k = survivors_count(ladder, rung, len(entrants))
-    return rank_trials(entrants, rung, direction)[:k]
+    return rank_trials(entrants, rung, direction, by_loss=by_loss)[:k]
 
 
 def new_trials_at(ladder: Ladder, rung: int) -> int:
@@ -127,8 +160,11 @@ def highest_scored_rung(trials: Iterable[TrialResult]) -> int | None:
     return max(rungs) if rungs else None
 
 
-def best_trial(trials: Sequence[TrialResult], direction: Direction) -> TrialResult | None:
-    """The best trial of the highest rung reached (successive halving), ties by trial index.
+def best_trial(
+    trials: Sequence[TrialResult], direction: Direction, *, by_loss: bool = True
+) -> TrialResult | None:
+    """The best trial of the highest rung reached (successive halving), ranked as
+    ``rank_trials`` ranks.
 
     A trial that won a low rung is never preferred over one that trained further, however the
     raw numbers compare: budgets differ between rungs, so their values are not comparable.
@@ -136,7 +172,7 @@ def best_trial(trials: Sequence[TrialResult], direction: Direction) -> TrialResu
     top = highest_scored_rung(trials)
     if top is None:
         return None
-    ranked = rank_trials(trials, top, direction)
+    ranked = rank_trials(trials, top, direction, by_loss=by_loss)
     return ranked[0] if ranked else None
 
 

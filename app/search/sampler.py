@@ -116,13 +116,14 @@ def propose(inp: ProposeInput, *, n_startup: int = DEFAULT_N_STARTUP) -> list[Tr
         min_points = min_points_for_fit(inp.space, n_startup)
         fit_rung, fit = observations_for_fit(inp.observations, min_points)
 
-    study = optuna.create_study(direction=inp.direction, sampler=RandomSampler(seed=0))
+    # The study holds each observation's place in the ranking, best = 0 (see fit_ranks).
+    study = optuna.create_study(direction="minimize", sampler=RandomSampler(seed=0))
     if fit_rung is not None:
-        for obs in fit:
+        for obs, place in zip(fit, fit_ranks(fit, inp.direction), strict=True):
             study.add_trial(
                 create_trial(
                     state=TrialState.COMPLETE,
-                    value=_fit_value(obs.value, inp.direction),
+                    value=place,
                     params=_to_internal(
                         inp.space, obs.params, f"observation of trial {obs.trial_index}"
                     ),
@@ -161,11 +162,27 @@ def _sampler(seed: int, fitted: bool, n_fit: int) -> BaseSampler:
     return TPESampler(multivariate=True, constant_liar=True, seed=seed, n_startup_trials=n_fit)
 
 
-def _fit_value(value: float, direction: Direction) -> float:
-    # A NaN (diverged) result says the config is bad: the worst value, not a missing one.
-    if math.isnan(value):
-        return math.inf if direction == "minimize" else -math.inf
-    return value
+def fit_ranks(observations: Sequence[Observation], direction: Direction) -> list[float]:
+    """Each observation's place when ranked best first by value, then by tie-breaker.
+
+    TPE splits the observations into good and bad by their order alone, so places model the
+    same as values do, and they let the held-out loss order what the objective ties (as the
+    ladder's promotions do; see app.search.rungs). Observations equal on both keys share a
+    place. A NaN value (a diverged run) ranks last: it says the config is bad.
+    """
+    keys = [_rank_key(obs, direction) for obs in observations]
+    ordered = sorted(set(keys))
+    place = {key: float(n) for n, key in enumerate(ordered)}
+    return [place[key] for key in keys]
+
+
+def _rank_key(obs: Observation, direction: Direction) -> tuple[float, float]:
+    if math.isnan(obs.value):
+        value = math.inf
+    else:
+        value = -obs.value if direction == "maximize" else obs.value
+    tie = obs.tie_breaker
+    return value, tie if tie is not None and not math.isnan(tie) else math.inf
 
 
 def _same_observation(a: Observation, b: Observation) -> bool:

@@ -58,6 +58,9 @@ ONE_ACTIVITY_RUNS_PATCH = "one-activity-runs-v1"
 # Sweeps started with it let a busy sweep's results-index writes gather changes for up to
 # MIRROR_COALESCE before the next write; older sweeps replay writing back to back.
 COALESCED_MIRROR_PATCH = "coalesced-mirror-writes-v1"
+# Sweeps started with it promote, among trials tied on the objective at a rung, those with the
+# lower held-out loss first (app.search.rungs); older sweeps replay with ties by trial index.
+LOSS_TIE_BREAK_PATCH = "loss-tie-break-v1"
 
 # Signals and queries.
 REPORT_CHECKPOINT_SIGNAL = (

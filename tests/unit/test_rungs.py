@@ -33,12 +33,12 @@ from app.search import (
 DIRECTIONS: list[Direction] = ["maximize", "minimize"]
 
 
-def rung_result(rung: int, value: float) -> RungResult:
+def rung_result(rung: int, value: float, eval_loss: float = 1.0) -> RungResult:
     return RungResult(
         rung=rung,
         budget=float(10 * (rung + 1)),
         global_step=10 * (rung + 1),
-        metrics=TrialMetrics(accuracy=0.5, f1_macro=0.5, eval_loss=1.0, num_examples=10),
+        metrics=TrialMetrics(accuracy=0.5, f1_macro=0.5, eval_loss=eval_loss, num_examples=10),
         objective_value=value,
         checkpoint=CheckpointInfo(path=f"/ckpt/{rung}", step=10 * (rung + 1), epoch=0.1, rung=rung),
         train_seconds=1.0,
@@ -222,6 +222,25 @@ def test_best_trial_is_best_of_highest_rung_reached() -> None:
     assert best is not None and best.trial_index == 2
     best_min = best_trial(trials, "minimize")
     assert best_min is not None and best_min.trial_index == 1
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_ties_at_a_rung_are_ranked_by_held_out_loss_then_index(direction: Direction) -> None:
+    """Most of a rung at the majority class's accuracy: the lower loss goes first."""
+    losses = {0: 1.09, 1: 1.04, 2: math.nan, 3: 1.04, 4: 1.01}
+    tied = [
+        trial(i, {}).model_copy(update={"rungs": [rung_result(0, 0.415, loss)]})
+        for i, loss in losses.items()
+    ]
+    other = 0.9 if direction == "maximize" else 0.1
+    leader = trial(5, {0: other})
+    entrants = [*tied, leader]
+    lad = ladder(trials=6, rungs=[{"budget": 10, "keep": 4}, {"budget": 20}])
+    # Best value first; then the lowest loss (4), equal losses by index (1, 3); NaN loss last.
+    assert indices(select_survivors(lad, 0, entrants, direction)) == [5, 4, 1, 3]
+    # Sweeps started before the rule: ties by index only.
+    old = select_survivors(lad, 0, entrants, direction, by_loss=False)
+    assert indices(old) == [5, 0, 1, 2]
 
 
 def test_best_trial_ties_by_index_and_skips_failed() -> None:

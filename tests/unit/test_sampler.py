@@ -19,6 +19,7 @@ from app.domain.request import Direction, Strategy
 from app.search.sampler import (
     DEFAULT_N_STARTUP,
     ProposalError,
+    fit_ranks,
     min_points_for_fit,
     observations_for_fit,
     propose,
@@ -335,6 +336,46 @@ def test_nan_observation_counts_as_worst() -> None:
     )
     assert all(math.isfinite(x) for x in xs(configs))
     assert statistics.median(xs(configs)) > -2
+
+
+def test_fit_ranks_order_by_value_then_tie_breaker() -> None:
+    def obs(index: int, value: float, tie: float | None) -> Observation:
+        return Observation(
+            trial_index=index, params={"x": 0.0}, rung=0, value=value, tie_breaker=tie
+        )
+
+    fit = [obs(0, 0.4, 1.2), obs(1, 0.4, 0.9), obs(2, 0.7, 2.0), obs(3, math.nan, 0.1),
+           obs(4, 0.4, 0.9), obs(5, 0.4, None)]  # fmt: skip
+    # Best first: 0.7; then the 0.4 ties by loss (trials 1 and 4 share a place); a missing
+    # loss after every known one; the diverged run last.
+    assert fit_ranks(fit, "maximize") == [2.0, 1.0, 0.0, 4.0, 1.0, 3.0]
+    assert fit_ranks(fit, "minimize") == [1.0, 0.0, 3.0, 4.0, 0.0, 2.0]
+
+
+def test_tied_values_are_modelled_by_their_tie_breaker() -> None:
+    """Every observation scored the same (a rung where every model still predicts the majority
+    class): the held-out loss alone says where the good region is, and TPE follows it."""
+    rng = random.Random(3)
+    points = [rng.uniform(-5, 5) for _ in range(30)]
+
+    def tied(with_loss: bool) -> list[Observation]:
+        return [
+            Observation(
+                trial_index=i,
+                params={"x": x},
+                rung=0,
+                value=0.415,
+                tie_breaker=abs(x - 3.0) if with_loss else None,
+            )
+            for i, x in enumerate(points)
+        ]
+
+    def distance(observations: list[Observation]) -> float:
+        inp = make_input(LINE, indices=list(range(30, 60)), observations=observations)
+        return statistics.median(abs(x - 3.0) for x in xs(propose(inp)))
+
+    # Without the loss every tie looks alike: proposals spread as the observations do.
+    assert distance(tied(True)) < 0.5 * distance(tied(False))
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -27,8 +27,11 @@ HISTORIES = Path(__file__).parent.parent / "histories"
 # 3500f3 before FLAT_TRIALS_PATCH (each trial run a CoordinatorWorkflow with two children),
 # 4e59ae before WAVED_PROPOSALS_PATCH (every fresh trial proposed at its rung's boundary),
 # b5ed0b before ONE_ACTIVITY_RUNS_PATCH (each trial run a fine-tune and an evaluate activity),
-# 84a930 before COALESCED_MIRROR_PATCH (results-index writes back to back).
-KEPT_HISTORIES = frozenset({"wf-test-3500f3", "wf-test-4e59ae", "wf-test-b5ed0b", "wf-test-84a930"})
+# 84a930 before COALESCED_MIRROR_PATCH (results-index writes back to back),
+# 8a96e2 before LOSS_TIE_BREAK_PATCH (ties at a rung promoted by trial index).
+KEPT_HISTORIES = frozenset(
+    {"wf-test-3500f3", "wf-test-4e59ae", "wf-test-b5ed0b", "wf-test-84a930", "wf-test-8a96e2"}
+)
 
 
 def make_request(**overrides: Any) -> SweepRequest:

@@ -586,6 +586,7 @@ class SweepEngine:
                 params=trial.params,
                 rung=result.rung,
                 value=result.objective_value,
+                tie_breaker=rungs.tie_breaker(result),
             )
             for trial in state.trials.values()
             for result in trial.rungs
@@ -773,7 +774,11 @@ class SweepEngine:
             errors = [t.error for t in members if t.error]
             self._fail(f"no trial finished: {errors[0] if errors else 'every trial was cancelled'}")
         survivors = rungs.select_survivors(
-            ladder, rung_index, members, request.objective.resolved_direction
+            ladder,
+            rung_index,
+            members,
+            request.objective.resolved_direction,
+            by_loss=workflow.patched(contract.LOSS_TIE_BREAK_PATCH),
         )
         survivor_ids = {t.trial_id for t in survivors}
         last = rung_index == len(ladder.rungs) - 1
