@@ -296,7 +296,7 @@ def explain(engine: Engine, sweep_id: str) -> str:
         return ""
     sql = (
         "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) SELECT trial_id FROM trials WHERE sweep_id = :s "
-        "ORDER BY rank_group, scored_rung DESC, rank_value, trial_index LIMIT 20"
+        "ORDER BY rank_group, scored_rung DESC, rank_value, rank_tie, trial_index LIMIT 20"
     )
     with engine.connect() as connection:
         return "\n".join(row[0] for row in connection.execute(text(sql), {"s": sweep_id}))

@@ -1,8 +1,9 @@
 """The leaderboard query: successive-halving order, served by index range scans.
 
 Order: usable trials first (rank_group), the highest scored rung first, then the best
-value in the sweep's direction (rank_value ascending), ties by trial index. With ``rung``,
-trials that have a result at that rung, ranked by their value there (what the promotion
+value in the sweep's direction (rank_value ascending), ties by held-out loss (rank_tie) as
+the sweep's promotions break them, then by trial index. With ``rung``, trials that have a
+result at that rung, ranked by their value there (what the promotion
 decision saw), NaN last. ``rank`` counts from 1 in the filtered order.
 
 Index use (Postgres plans checked by ``benchmarks/leaderboard.py``): the whole sweep and
@@ -90,7 +91,7 @@ def _status_filter(wanted: list[str] | None) -> list[ColumnElement[bool]]:
 
 def _order() -> tuple[ColumnElement[Any], ...]:
     t = TRIALS.c
-    return (t.rank_group, t.scored_rung.desc(), t.rank_value, t.trial_index)
+    return (t.rank_group, t.scored_rung.desc(), t.rank_value, t.rank_tie, t.trial_index)
 
 
 def _query(sweep_id: str, wanted: list[str] | None) -> Select[Any]:
@@ -109,7 +110,7 @@ def _merged_query(sweep_id: str, wanted: list[str], limit: int, offset: int) -> 
     """
     t = TRIALS.c
     parts = [
-        select(*TRIAL_COLUMNS, t.rank_group, t.rank_value)
+        select(*TRIAL_COLUMNS, t.rank_group, t.rank_value, t.rank_tie)
         .where(t.sweep_id == sweep_id, t.status == value)
         .order_by(*_order())
         .limit(offset + limit)
@@ -120,7 +121,7 @@ def _merged_query(sweep_id: str, wanted: list[str], limit: int, offset: int) -> 
     m = merged.c
     return (
         select(*(m[c.name] for c in TRIAL_COLUMNS))
-        .order_by(m.rank_group, m.scored_rung.desc(), m.rank_value, m.trial_index)
+        .order_by(m.rank_group, m.scored_rung.desc(), m.rank_value, m.rank_tie, m.trial_index)
         .limit(limit)
         .offset(offset)
     )
@@ -139,7 +140,7 @@ def _rung_query(sweep_id: str, rung: int, wanted: list[str] | None) -> Select[An
             )
         )
         .where(r.sweep_id == sweep_id, r.rung == rung, *_status_filter(wanted))
-        .order_by(r.rank_group, r.rank_value, r.trial_index)
+        .order_by(r.rank_group, r.rank_value, r.rank_tie, r.trial_index)
     )
 
 

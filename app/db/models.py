@@ -34,6 +34,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -101,6 +102,10 @@ class Sweep(Base):
     )
 
 
+RANK_TIE_COMMENT = "Held-out loss: orders equal rank_values; 1e300 if unknown."
+RANK_TIE_DEFAULT = "1e300"  # app.db.ranking.LOSS_UNKNOWN
+
+
 class Trial(Base):
     __tablename__ = "trials"
 
@@ -125,6 +130,9 @@ class Trial(Base):
         SmallInteger, comment="0 usable, 1 failed/cancelled with a value, 2 no usable value."
     )
     rank_value: Mapped[float] = mapped_column(Float, comment="Direction-normalised; 0 if unusable.")
+    rank_tie: Mapped[float] = mapped_column(
+        Float, server_default=text(RANK_TIE_DEFAULT), comment=RANK_TIE_COMMENT
+    )
     train_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
     checkpoint_step: Mapped[int] = mapped_column(Integer, comment="-1: no checkpoint yet.")
@@ -159,6 +167,9 @@ class TrialRung(Base):
     objective_value: Mapped[float | None] = mapped_column(Float, comment="NULL: NaN.")
     rank_group: Mapped[int] = mapped_column(SmallInteger, comment="0 usable, 2 NaN/infinite.")
     rank_value: Mapped[float] = mapped_column(Float)
+    rank_tie: Mapped[float] = mapped_column(
+        Float, server_default=text(RANK_TIE_DEFAULT), comment=RANK_TIE_COMMENT
+    )
     train_seconds: Mapped[float] = mapped_column(Float)
     eval_seconds: Mapped[float] = mapped_column(Float)
     checkpoint_path: Mapped[str] = mapped_column(Text)
@@ -175,6 +186,7 @@ class TrialRung(Base):
             "rung",
             "rank_group",
             "rank_value",
+            "rank_tie",
             "trial_index",
         ),
     )
@@ -206,6 +218,7 @@ Index(
     Trial.rank_group,
     Trial.scored_rung.desc(),
     Trial.rank_value,
+    Trial.rank_tie,
     Trial.trial_index,
 )
 # The same order within one status: a rare status (failed) is found without walking the
@@ -217,6 +230,7 @@ Index(
     Trial.rank_group,
     Trial.scored_rung.desc(),
     Trial.rank_value,
+    Trial.rank_tie,
     Trial.trial_index,
 )
 

@@ -1,13 +1,16 @@
 """How a trial is ranked and how far it has progressed: pure functions, no SQL.
 
 Leaderboard order (successive halving): usable trials first, then trials at the highest
-scored rung, then the best objective value in the sweep's direction, ties by trial index.
+scored rung, then the best objective value in the sweep's direction, ties by held-out loss,
+then by trial index.
 
 - ``rank_group``: 0 usable (finite value, not failed/cancelled); 1 failed or cancelled but
   with a finite value; 2 no usable value (not scored yet, NaN or infinite).
 - ``rank_value``: the value when minimising, its negation when maximising (so best first
   is always ascending); 0.0 when there is no usable value, so that the column is never
   NULL (SQLite and Postgres order NULLs differently).
+- ``rank_tie``: orders equal ``rank_value``s as the sweep does (app.search.rungs): the
+  held-out loss of the scored result, ``LOSS_UNKNOWN`` when it has none or it is NaN.
 - ``scored_rung``: the latest rung with a result; -1 when there is none.
 
 The no-regression guard compares a trial's progress key, ``(rung, scored_rung,
@@ -37,6 +40,17 @@ def storable(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
 
 
+# A finite stand-in for "no loss": after every real one, and storable in SQLite and Postgres.
+LOSS_UNKNOWN = 1e300
+
+
+def loss_rank(metrics: TrialMetrics | None) -> float:
+    """``rank_tie`` of a result's metrics: lower goes first among equal values."""
+    if metrics is None or not math.isfinite(metrics.eval_loss):
+        return LOSS_UNKNOWN
+    return metrics.eval_loss
+
+
 def value_rank(value: float | None, direction: Direction) -> tuple[int, float]:
     """(rank_group, rank_value) of one objective value."""
     if value is None or not math.isfinite(value):
@@ -58,7 +72,7 @@ def latest_result(trial: TrialResult) -> RungResult | None:
 class TrialScore:
     """The latest scored rung of a trial, its value and metrics, and its rank keys."""
 
-    __slots__ = ("metrics", "rank_group", "rank_value", "scored_rung", "value")
+    __slots__ = ("metrics", "rank_group", "rank_tie", "rank_value", "scored_rung", "value")
 
     def __init__(self, trial: TrialResult, direction: Direction) -> None:
         latest = latest_result(trial)
@@ -73,6 +87,7 @@ class TrialScore:
         else:
             self.scored_rung = trial.rung if self.value is not None else -1
         group, self.rank_value = value_rank(self.value, direction)
+        self.rank_tie = loss_rank(self.metrics)
         if group == USABLE and trial.status in UNRANKED_TRIAL_STATUSES:
             group = UNRANKED
         self.rank_group = group

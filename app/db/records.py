@@ -11,7 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from app.db.ranking import TrialScore, fingerprint, storable, trial_phase, value_rank
+from app.db.ranking import (
+    TrialScore,
+    fingerprint,
+    loss_rank,
+    storable,
+    trial_phase,
+    value_rank,
+)
 from app.domain import (
     CheckpointInfo,
     RungResult,
@@ -114,6 +121,7 @@ def trial_row(
         "num_examples": metrics.num_examples if metrics else None,
         "rank_group": score.rank_group,
         "rank_value": score.rank_value,
+        "rank_tie": score.rank_tie,
         "train_seconds": trial.train_seconds,
         "checkpoint_path": checkpoint.path if checkpoint else None,
         "checkpoint_step": checkpoint.step if checkpoint else -1,
@@ -145,6 +153,7 @@ def rung_row(
         "objective_value": storable(result.objective_value),
         "rank_group": group,
         "rank_value": rank_value,
+        "rank_tie": loss_rank(metrics),
         "train_seconds": result.train_seconds,
         "eval_seconds": result.eval_seconds,
         "checkpoint_path": result.checkpoint.path,

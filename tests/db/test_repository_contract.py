@@ -34,9 +34,11 @@ from app.domain import (
     SweepResult,
     SweepSpace,
     SweepStatus,
+    TrialMetrics,
     TrialResult,
 )
 from app.domain import TrialStatus as S
+from app.search import best_trial
 from tests.db.factories import T0, checkpoint, sweep, trial
 
 NAN = math.nan
@@ -289,6 +291,29 @@ class TestResultsIndexContract:
         nan_row = page.items[6]
         assert nan_row.objective_value is not None and math.isnan(nan_row.objective_value)
         assert page.items[7].scored_rung is None and page.items[7].objective_value is None
+
+    def test_leaderboard_orders_ties_by_held_out_loss_as_the_sweep_does(
+        self, engine: Engine
+    ) -> None:
+        """Accuracy ties (every model at the majority class): the lower loss ranks first, as
+        the sweep's promotions and its best do (app.search.rungs); equal losses by index."""
+        losses = {0: 1.09, 1: 1.02, 2: 1.02, 3: math.nan}
+        trials = []
+        for index, loss in losses.items():
+            tied = trial(index, S.COMPLETED, [0.415])
+            tied_metrics = TrialMetrics(
+                accuracy=0.415, f1_macro=0.2, eval_loss=loss, num_examples=100
+            )
+            rungs = [tied.rungs[0].model_copy(update={"metrics": tied_metrics})]
+            trials.append(tied.model_copy(update={"metrics": tied_metrics, "rungs": rungs}))
+        result = sweep("sw-ties", trials, status=SweepStatus.COMPLETED)
+        mirror(engine, result)
+        expected = ["t0001", "t0002", "t0000", "t0003"]
+        best = best_trial(result.trials, "maximize")
+        assert best is not None and best.trial_id == expected[0]
+        assert board_ids(engine, "sw-ties") == expected
+        assert board_ids(engine, "sw-ties", rung=0) == expected
+        assert board_ids(engine, "sw-ties", status=[S.COMPLETED, S.FAILED]) == expected
 
     def test_leaderboard_minimize(self, engine: Engine) -> None:
         trials = [

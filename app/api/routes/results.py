@@ -56,7 +56,8 @@ def leaderboard(
     offset: Offset = 0,
 ) -> LeaderboardPage:
     """Trials ranked by the objective in its direction: the highest rung reached first (a
-    successive-halving ladder compares trials at equal budgets), ties by trial index."""
+    successive-halving ladder compares trials at equal budgets), ties by held-out loss (as the
+    sweep's promotions break them), then by trial index."""
     return fetch_leaderboard(
         session, sweep_id, rung=rung, status=status, limit=limit, offset=offset
     )
