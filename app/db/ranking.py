@@ -25,6 +25,7 @@ import math
 from app.domain import RungResult, SweepStatus, TrialMetrics, TrialResult, TrialStatus
 from app.domain.request import Direction
 from app.domain.results import FINAL_TRIAL_STATUSES
+from app.search.rungs import tie_breaker
 
 USABLE, UNRANKED, UNUSABLE = 0, 1, 2
 
@@ -45,10 +46,8 @@ LOSS_UNKNOWN = 1e300
 
 
 def loss_rank(metrics: TrialMetrics | None) -> float:
-    """``rank_tie`` of a result's metrics: lower goes first among equal values."""
-    if metrics is None or not math.isfinite(metrics.eval_loss):
-        return LOSS_UNKNOWN
-    return metrics.eval_loss
+    """``rank_tie`` of a result's metrics: the sweep's tie-breaker, made storable."""
+    return LOSS_UNKNOWN if metrics is None else min(tie_breaker(metrics), LOSS_UNKNOWN)
 
 
 def value_rank(value: float | None, direction: Direction) -> tuple[int, float]:

@@ -15,13 +15,11 @@ from app.search.rungs import (
     rank_key,
     rank_trials,
     rung_budget,
-    rung_result,
     rung_scores,
     rung_value,
     select_survivors,
     survivors_count,
     sweep_finished,
-    tie_breaker,
     top_k,
 )
 
@@ -36,12 +34,10 @@ __all__ = [
     "rank_key",
     "rank_trials",
     "rung_budget",
-    "rung_result",
     "rung_scores",
     "rung_value",
     "select_survivors",
     "survivors_count",
     "sweep_finished",
-    "tie_breaker",
     "top_k",
 ]

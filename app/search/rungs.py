@@ -18,7 +18,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from app.domain.request import Direction, Ladder
-from app.domain.results import RungResult, TrialResult, TrialStatus
+from app.domain.results import RungResult, TrialMetrics, TrialResult, TrialStatus
 
 # Trials in these states keep whatever rung results they had, but never compete again.
 EXCLUDED_STATUSES: frozenset[TrialStatus] = frozenset({TrialStatus.FAILED, TrialStatus.CANCELLED})
@@ -69,10 +69,9 @@ def rung_result(trial: TrialResult, rung: int) -> RungResult | None:
     return None
 
 
-def tie_breaker(result: RungResult) -> float:
+def tie_breaker(metrics: TrialMetrics) -> float:
     """Second rank key after the objective: the held-out loss (lower first; unusable last)."""
-    loss = result.metrics.eval_loss
-    return loss if is_usable(loss) else math.inf
+    return metrics.eval_loss if is_usable(metrics.eval_loss) else math.inf
 
 
 def rank_trials(
@@ -87,7 +86,7 @@ def rank_trials(
         if result is None:
             continue
         value, index = rank_key(direction, result.objective_value, trial.trial_index)
-        keyed.append(((value, tie_breaker(result) if by_loss else 0.0, index), trial))
+        keyed.append(((value, tie_breaker(result.metrics) if by_loss else 0.0, index), trial))
     keyed.sort(key=lambda item: item[0])
     return [trial for _, trial in keyed]
 
@@ -160,9 +159,7 @@ def highest_scored_rung(trials: Iterable[TrialResult]) -> int | None:
     return max(rungs) if rungs else None
 
 
-def best_trial(
-    trials: Sequence[TrialResult], direction: Direction, *, by_loss: bool = True
-) -> TrialResult | None:
+def best_trial(trials: Sequence[TrialResult], direction: Direction) -> TrialResult | None:
     """The best trial of the highest rung reached (successive halving), ranked as
     ``rank_trials`` ranks.
 
@@ -172,7 +169,7 @@ def best_trial(
     top = highest_scored_rung(trials)
     if top is None:
         return None
-    ranked = rank_trials(trials, top, direction, by_loss=by_loss)
+    ranked = rank_trials(trials, top, direction)
     return ranked[0] if ranked else None
 
 

@@ -586,7 +586,7 @@ class SweepEngine:
                 params=trial.params,
                 rung=result.rung,
                 value=result.objective_value,
-                tie_breaker=rungs.tie_breaker(result),
+                tie_breaker=rungs.tie_breaker(result.metrics),
             )
             for trial in state.trials.values()
             for result in trial.rungs
