@@ -16,6 +16,8 @@ took beyond perfect packing, spread over its trials:
   the real ones. The wall is from the POST to the workflow's end (index flushed).
 - the floor: a bare workflow running the sleeps as plain activities under a semaphore, and
   with one child workflow per trial, on the same dev server.
+- before and after: the floor and this service once more per repeat on a stack whose dev
+  server keeps SQLite's default rollback journal (the stack's own is write-ahead).
 - Optuna with durable storage (SQLite file, Postgres) as ``concurrency`` worker processes,
   and in memory with ``concurrency`` threads; Ray Tune with ``concurrency`` one-CPU trials
   (``--ray-trials`` of them: on 2 cores each takes tens of slot-seconds). The 10-s trials
@@ -36,7 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -44,7 +47,7 @@ import psutil
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from app.embedded import EmbeddedStack, WorkerProcess, free_port
+from app.embedded import TEMPORAL_SQLITE_PRAGMAS, EmbeddedStack, WorkerProcess, free_port
 from app.settings import Settings
 from benchmarks.floor import FanOut, run_floor
 from benchmarks.leaderboard import throwaway_postgres
@@ -53,7 +56,10 @@ from benchmarks.report import machine, prepend_section, today
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STACK_PARTS = ("temporal", "orchestration", "training", "api")
 # What --systems may leave out, for a shorter look at one part.
-OPTIONAL_SYSTEMS = ("children", "long", "optuna", "ray")
+OPTIONAL_SYSTEMS = ("children", "journal", "long", "optuna", "ray")
+# The floor and the service again on a dev server with SQLite's default rollback journal
+# (the stack's own runs write-ahead): what the write-ahead log saves a trial.
+ROLLBACK_JOURNAL = "server's SQLite in rollback-journal mode"
 
 
 @dataclass
@@ -76,6 +82,9 @@ class Run:
         """Wall beyond perfect packing, as a fraction of perfect packing."""
         ideal = self.trials * self.seconds / self.concurrency
         return self.wall / ideal - 1
+
+    def named(self, suffix: str) -> Run:
+        return replace(self, system=self.system + suffix)
 
     def cpu_per_trial(self, part: str | None = None) -> float:
         total = self.cpu.get(part, 0.0) if part else sum(self.cpu.values())
@@ -186,7 +195,8 @@ def describe(run: Run) -> str:
 
 def measure(args: argparse.Namespace) -> list[Run]:
     """Every repeat brings the stack up on a fresh state directory, runs the floor and this
-    service, takes the stack down and runs Optuna's durable studies: so each system gets as
+    service (on the stack as shipped and on one with the rollback journal, in turns of which
+    goes first), takes the stack down and runs Optuna's durable studies: so each system gets as
     many runs as the others, interleaved, and no system's run shares the machine with another
     system's idle processes."""
     trials, concurrency = args.trials, args.concurrency
@@ -200,20 +210,14 @@ def measure(args: argparse.Namespace) -> list[Run]:
     with tempfile.TemporaryDirectory() as state:
         for repeat in range(args.repeats):
             first = repeat == 0
-            with _service_stack(Path(state) / f"stack-{repeat}") as stack:
-                # A small sweep first: workers warm (imports, caches) before anything is timed.
-                run_service(stack, concurrency, 1.0, concurrency)
-                record(run_bare(stack, trials, 1.0, concurrency, children=False))
-                # Once: it is far from the others, and slow to run.
-                if "children" in args.systems and first:
-                    record(run_bare(stack, trials, 1.0, concurrency, children=True))
-                record(run_service(stack, trials, 1.0, concurrency))
-                if first:  # one proposal per rung instead of TPE's waves
-                    record(run_service(stack, trials, 1.0, concurrency, "random"))
-                if "long" in args.systems and first:
-                    long = args.long_trials, args.long_seconds, concurrency
-                    record(run_service(stack, *long))
-                    record(run_bare(stack, *long, False))
+            journals: list[tuple[str, ...]] = [TEMPORAL_SQLITE_PRAGMAS]
+            if "journal" in args.systems:  # before and after, in turns of who goes first
+                journals.insert(repeat % 2, ())
+            for pragmas in journals:
+                where = Path(state) / f"stack-{repeat}-{len(pragmas)}"
+                suffix = "" if pragmas else f", {ROLLBACK_JOURNAL}"
+                with _service_stack(where, pragmas) as stack:
+                    _stack_runs(stack, args, record, first=first and bool(pragmas), suffix=suffix)
             if "optuna" in args.systems:
                 if first:  # nothing durable: far below the others, once is enough
                     record(run_peer("optuna-memory", trials, 1.0, concurrency))
@@ -229,9 +233,35 @@ def measure(args: argparse.Namespace) -> list[Run]:
     return runs
 
 
-def _service_stack(state: Path) -> EmbeddedStack:
+def _stack_runs(
+    stack: EmbeddedStack,
+    args: argparse.Namespace,
+    record: Callable[[Run], None],
+    *,
+    first: bool,
+    suffix: str,
+) -> None:
+    """The floor and this service on one stack; on the first, the runs made only once."""
+    trials, concurrency = args.trials, args.concurrency
+    # A small sweep first: workers warm (imports, caches) before anything is timed.
+    run_service(stack, concurrency, 1.0, concurrency)
+    record(run_bare(stack, trials, 1.0, concurrency, children=False).named(suffix))
+    # Once: it is far from the others, and slow to run.
+    if "children" in args.systems and first:
+        record(run_bare(stack, trials, 1.0, concurrency, children=True))
+    record(run_service(stack, trials, 1.0, concurrency).named(suffix))
+    if first:  # one proposal per rung instead of TPE's waves
+        record(run_service(stack, trials, 1.0, concurrency, "random"))
+    if "long" in args.systems and first:
+        long = args.long_trials, args.long_seconds, concurrency
+        record(run_service(stack, *long))
+        record(run_bare(stack, *long, False))
+
+
+def _service_stack(state: Path, pragmas: tuple[str, ...]) -> EmbeddedStack:
     return EmbeddedStack(
         Settings(data_dir=state),
+        temporal_sqlite_pragmas=pragmas,
         temporal_port=free_port(),
         ui_port=free_port(),
         api_port=free_port(),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -49,6 +51,9 @@ def test_dev_stack_starts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             dev.kill()
     assert not port_is_open("127.0.0.1", port) and not port_is_open("127.0.0.1", api_port)
     assert (tmp_path / "temporal.db").exists()  # state persists for the next start
+    # ... in write-ahead-log mode (app.embedded.TEMPORAL_SQLITE_PRAGMAS), kept in the file.
+    with closing(sqlite3.connect(tmp_path / "temporal.db")) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
     assert logs == {"temporal.log", "orchestration.log", "training.log", "api.log"}
     assert (tmp_path / "index.db").exists()  # the results index was migrated in place
