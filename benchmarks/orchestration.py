@@ -342,7 +342,7 @@ def goals(runs: list[Run]) -> list[str]:
         if theirs is not None:
             lines.append(
                 f"- Below {peer} ({theirs:.3f}): {verdict(ours < theirs)} "
-                f"({ours / theirs:.2f}x of it)."
+                f"({ours / theirs:.2g}x of it)."
             )
     long_runs = [run for (system, s), group in groups.items() if system == "this service"
                  and s > 1 for run in group]  # fmt: skip

@@ -2,12 +2,13 @@
 
     uv run python -m benchmarks.search_quality [--quick] [--seeds N] [--scale K] [--workers W]
 
-Six strategies, each over ``--seeds`` seeds, on the augmented Hartmann-6 and Branin functions
+Seven strategies, each over ``--seeds`` seeds, on the augmented Hartmann-6 and Branin functions
 (``benchmarks/mf_functions.py``), all given the same compute in budget units:
 
 1. ladder + TPE: this product's sweep at ``max_concurrency`` = ``--concurrency`` (default 4),
    simulated with its own search code (``benchmarks/search_sim.py``): fresh trials proposed
-   in waves of that size (``app.search.waves``), promotions continuing from checkpoints;
+   in waves of that size (``app.search.waves``), promotions continuing from checkpoints; and
+   the same sweep at ``max_concurrency`` 1, to set beside Optuna's one trial at a time;
 2. ladder + random: the same ladder with the ``random`` strategy;
 3. the seed's behaviour: ladder + TPE with every fresh trial proposed at its rung's boundary
    and promotions retrained from scratch (each promotion pays the whole new budget);
@@ -62,12 +63,21 @@ GRID_POINTS = 1000
 
 DEFAULT_CONCURRENCY = 4
 LADDER_TPE = "ladder + TPE (this product, waved)"
+LADDER_TPE_ONE = "ladder + TPE, one trial at a time (max_concurrency 1)"
 LADDER_RANDOM = "ladder + random"
 SEED_RETRAIN = "ladder + TPE, boundary proposals, retrain from scratch (seed)"
 OPTUNA = "Optuna TPE + Hyperband, one trial at a time"
 OPTUNA_PARALLEL = "Optuna TPE + Hyperband, same concurrency"
 RANDOM = "random search, full fidelity"
-STRATEGIES = (LADDER_TPE, LADDER_RANDOM, SEED_RETRAIN, OPTUNA, OPTUNA_PARALLEL, RANDOM)
+STRATEGIES = (
+    LADDER_TPE,
+    LADDER_TPE_ONE,
+    LADDER_RANDOM,
+    SEED_RETRAIN,
+    OPTUNA,
+    OPTUNA_PARALLEL,
+    RANDOM,
+)
 
 
 def make_ladder(scale: int) -> Ladder:
@@ -102,6 +112,7 @@ def run_job(job: Job) -> tuple[Job, dict[str, Curve], float]:
     name = f"{job.function}-{job.seed}"
     curves = {
         LADDER_TPE: tpe.continuing,
+        LADDER_TPE_ONE: run_ladder(fn, ladder, "tpe", job.seed, waves=Waves(size=1)).continuing,
         SEED_RETRAIN: seed.retraining,
         LADDER_RANDOM: run_ladder(fn, ladder, "random", job.seed, waves=Waves(size=c)).continuing,
         OPTUNA: run_optuna_hyperband(fn, BUDGETS, total, job.seed, study_name=name),
@@ -211,10 +222,12 @@ def _goal_lines(
     summaries: dict[str, list[tuple[float, float, float] | None]],
     total: float,
 ) -> list[str]:
-    against = [
-        _against(label, at[LADDER_TPE], at[name], results, name, total)
-        for label, name in (("sequential", OPTUNA), ("at the same concurrency", OPTUNA_PARALLEL))
-    ]
+    pairs = (
+        (LADDER_TPE, OPTUNA, "sequential"),
+        (LADDER_TPE_ONE, OPTUNA, "sequential, both one trial at a time"),
+        (LADDER_TPE, OPTUNA_PARALLEL, "at the same concurrency"),
+    )
+    against = [_against(label, ours, theirs, at, results, total) for ours, theirs, label in pairs]
     final_random = at[RANDOM][-1]
     reach_line = "- (b) random search returned nothing within the budget."
     if final_random is not None:
@@ -236,15 +249,16 @@ def _goal_lines(
 
 def _against(
     label: str,
-    ours_at: Sequence[tuple[float, float, float] | None],
-    theirs_at: Sequence[tuple[float, float, float] | None],
-    results: list[tuple[Job, dict[str, Curve], float]],
+    ours_name: str,
     name: str,
+    at: dict[str, list[tuple[float, float, float] | None]],
+    results: list[tuple[Job, dict[str, Curve], float]],
     total: float,
 ) -> str:
-    """Goal (a) against one Optuna row: medians at each share, and per-seed wins at 100%."""
+    """Goal (a), one of our rows against one Optuna row: medians at each share, and per-seed
+    wins at 100%."""
     verdicts = []
-    for f, ours, theirs in zip(FRACTIONS, ours_at, theirs_at, strict=True):
+    for f, ours, theirs in zip(FRACTIONS, at[ours_name], at[name], strict=True):
         if ours is None or theirs is None:
             verdicts.append(f"{f:.0%}: not comparable (a strategy has returned nothing)")
         else:
@@ -253,14 +267,15 @@ def _against(
     wins = sum(
         1
         for _, c, _ in results
-        if (a := c[LADDER_TPE].at(total)) is not None
+        if (a := c[ours_name].at(total)) is not None
         and ((b := c[name].at(total)) is None or a <= b)
     )
+    ours_label = "ladder + TPE" + (" (max_concurrency 1)" if ours_name == LADDER_TPE_ONE else "")
     return (
-        f"- (a) ladder + TPE against Optuna TPE + Hyperband {label}, median regret at equal "
+        f"- (a) {ours_label} against Optuna TPE + Hyperband {label}, median regret at equal "
         "compute: "
         + "; ".join(verdicts)
-        + f". Per seed at the full budget, ladder + TPE is at least as good in {wins} of "
+        + f". Per seed at the full budget, {ours_label} is at least as good in {wins} of "
         f"{len(results)} seeds."
     )
 
@@ -313,7 +328,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{', '.join(str(r.new_trials) for r in ladder.rungs[1:])} at rungs 1-3; entrants per "
         f"rung {ladder.entrants()}",
         f"- concurrency: c = {c} trials at once for the product (max_concurrency) and for the "
-        "parallel Optuna row",
+        "parallel Optuna row; the product once more at max_concurrency 1 (waves of one trial), "
+        "like for like with Optuna's one trial at a time",
         "- strategies: ladder + TPE and ladder + random run the product's `propose`, "
         "`app.search.rungs` and `app.search.waves` in the workflow's order of calls "
         f"(`benchmarks/search_sim.py`): TPE proposes a rung's fresh trials in waves of c = {c}, "
