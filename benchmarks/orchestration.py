@@ -216,7 +216,7 @@ def measure(args: argparse.Namespace) -> list[Run]:
             for pragmas in journals:
                 where = Path(state) / f"stack-{repeat}-{len(pragmas)}"
                 suffix = "" if pragmas else f", {ROLLBACK_JOURNAL}"
-                with _service_stack(where, pragmas) as stack:
+                with service_stack(where, pragmas) as stack:
                     _stack_runs(stack, args, record, first=first and bool(pragmas), suffix=suffix)
             if "optuna" in args.systems:
                 if first:  # nothing durable: far below the others, once is enough
@@ -258,7 +258,7 @@ def _stack_runs(
         record(run_bare(stack, *long, False))
 
 
-def _service_stack(state: Path, pragmas: tuple[str, ...]) -> EmbeddedStack:
+def service_stack(state: Path, pragmas: tuple[str, ...]) -> EmbeddedStack:
     return EmbeddedStack(
         Settings(data_dir=state),
         temporal_sqlite_pragmas=pragmas,
