@@ -215,9 +215,8 @@ def measure(args: argparse.Namespace) -> list[Run]:
                 journals.insert(repeat % 2, ())
             for pragmas in journals:
                 where = Path(state) / f"stack-{repeat}-{len(pragmas)}"
-                suffix = "" if pragmas else f", {ROLLBACK_JOURNAL}"
                 with service_stack(where, pragmas) as stack:
-                    _stack_runs(stack, args, record, first=first and bool(pragmas), suffix=suffix)
+                    _stack_runs(stack, args, record, first=first)
             if "optuna" in args.systems:
                 if first:  # nothing durable: far below the others, once is enough
                     record(run_peer("optuna-memory", trials, 1.0, concurrency))
@@ -239,10 +238,13 @@ def _stack_runs(
     record: Callable[[Run], None],
     *,
     first: bool,
-    suffix: str,
 ) -> None:
-    """The floor and this service on one stack; on the first, the runs made only once."""
+    """The floor and this service on one stack; on the first stack as shipped, the runs made
+    only once. Runs on a rollback-journal stack are named so."""
     trials, concurrency = args.trials, args.concurrency
+    shipped = stack.temporal_sqlite_pragmas == TEMPORAL_SQLITE_PRAGMAS
+    suffix = "" if shipped else f", {ROLLBACK_JOURNAL}"
+    first = first and shipped
     # A small sweep first: workers warm (imports, caches) before anything is timed.
     run_service(stack, concurrency, 1.0, concurrency)
     record(run_bare(stack, trials, 1.0, concurrency, children=False).named(suffix))
@@ -258,7 +260,7 @@ def _stack_runs(
         record(run_bare(stack, *long, False))
 
 
-def service_stack(state: Path, pragmas: tuple[str, ...]) -> EmbeddedStack:
+def service_stack(state: Path, pragmas: tuple[str, ...] = TEMPORAL_SQLITE_PRAGMAS) -> EmbeddedStack:
     return EmbeddedStack(
         Settings(data_dir=state),
         temporal_sqlite_pragmas=pragmas,

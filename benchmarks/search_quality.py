@@ -223,11 +223,15 @@ def _goal_lines(
     total: float,
 ) -> list[str]:
     pairs = (
-        (LADDER_TPE, OPTUNA, "sequential"),
-        (LADDER_TPE_ONE, OPTUNA, "sequential, both one trial at a time"),
-        (LADDER_TPE, OPTUNA_PARALLEL, "at the same concurrency"),
-    )
-    against = [_against(label, ours, theirs, at, results, total) for ours, theirs, label in pairs]
+        (LADDER_TPE, "ladder + TPE", OPTUNA, "sequential"),
+        (LADDER_TPE_ONE, "ladder + TPE (max_concurrency 1)", OPTUNA,
+         "sequential, both one trial at a time"),
+        (LADDER_TPE, "ladder + TPE", OPTUNA_PARALLEL, "at the same concurrency"),
+    )  # fmt: skip
+    against = [
+        _against(ours, ours_label, theirs, label, at, results, total)
+        for ours, ours_label, theirs, label in pairs
+    ]
     final_random = at[RANDOM][-1]
     reach_line = "- (b) random search returned nothing within the budget."
     if final_random is not None:
@@ -248,9 +252,10 @@ def _goal_lines(
 
 
 def _against(
-    label: str,
     ours_name: str,
+    ours_label: str,
     name: str,
+    label: str,
     at: dict[str, list[tuple[float, float, float] | None]],
     results: list[tuple[Job, dict[str, Curve], float]],
     total: float,
@@ -270,7 +275,6 @@ def _against(
         if (a := c[ours_name].at(total)) is not None
         and ((b := c[name].at(total)) is None or a <= b)
     )
-    ours_label = "ladder + TPE" + (" (max_concurrency 1)" if ours_name == LADDER_TPE_ONE else "")
     return (
         f"- (a) {ours_label} against Optuna TPE + Hyperband {label}, median regret at equal "
         "compute: "

@@ -22,7 +22,7 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from app.embedded import TEMPORAL_SQLITE_PRAGMAS, EmbeddedStack
+from app.embedded import EmbeddedStack
 from benchmarks.orchestration import describe, run_bare, run_service, service_stack
 
 Phases = dict[str, list[float]]
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["SWEEPS_RATE_LIMIT_PER_MINUTE"] = "0"
     with (
         tempfile.TemporaryDirectory() as state,
-        service_stack(Path(state), TEMPORAL_SQLITE_PRAGMAS) as stack,
+        service_stack(Path(state)) as stack,
     ):
         print("\n".join(measure(stack, args.trials, args.concurrency)))
 

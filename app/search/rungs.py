@@ -79,7 +79,7 @@ def rank_trials(
 ) -> list[TrialResult]:
     """Trials with a usable result at ``rung``, best first: ties by held-out loss (when
     ``by_loss``), then by trial index."""
-    _by_index(trials)  # refuses duplicate indices
+    _refuse_duplicate_indices(trials)
     keyed: list[tuple[tuple[float, float, int], TrialResult]] = []
     for trial in trials:
         result = rung_result(trial, rung)
@@ -183,10 +183,9 @@ def _finite(value: float | None) -> float:
     return value
 
 
-def _by_index(trials: Sequence[TrialResult]) -> dict[int, TrialResult]:
-    by_index: dict[int, TrialResult] = {}
+def _refuse_duplicate_indices(trials: Sequence[TrialResult]) -> None:
+    seen: set[int] = set()
     for trial in trials:
-        if trial.trial_index in by_index:
+        if trial.trial_index in seen:
             raise ValueError(f"trial index {trial.trial_index} appears more than once")
-        by_index[trial.trial_index] = trial
-    return by_index
+        seen.add(trial.trial_index)
