@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from importlib.metadata import version as package_version
 
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
@@ -76,7 +77,7 @@ def create_app(
 
     app = FastAPI(
         title="bert-sweeps",
-        version="0.1.0",
+        version=package_version("bert-sweeps"),
         description=DESCRIPTION,
         lifespan=lifespan,
     )

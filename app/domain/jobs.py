@@ -124,11 +124,6 @@ class TrialJob(BaseModel):
 
 class FineTuneInput(BaseModel):
     job: TrialJob
-    training_workflow_id: str | None = Field(
-        default=None,
-        description="A CheckpointedBertTrainingWorkflow that also hears of each checkpoint "
-        "(sweeps started when trials ran as child workflows); the sweep always does.",
-    )
     control_poll_seconds: float = Field(default=3.0, gt=0)
     heartbeat_timeout_seconds: float = Field(
         default=45.0, ge=10, description="A training worker silent this long is presumed dead."
@@ -163,14 +158,6 @@ class TrialControl(BaseModel):
 
     stop: Literal["none", "pause", "cancel"] = "none"
     checkpoint_generation: int = 0
-
-
-class TrialRunInput(BaseModel):
-    """One run of a trial: train it to one rung, then evaluate it."""
-
-    job: TrialJob
-    run_key: str = Field(description="Names this run's activities (or child workflows).")
-    heartbeat_timeout_seconds: float = Field(default=45.0, ge=10)
 
 
 class TrialRunOutcome(BaseModel):
@@ -237,6 +224,12 @@ class SweepWorkflowInput(BaseModel):
     )
     event_journal_size: int | None = Field(
         default=None, ge=1, description="Events the journal keeps; None: the contract's default."
+    )
+    training_task_queue: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Where trials train; None: the contract's training queue. The sweep's light "
+        "activities run on the queue the sweep itself runs on.",
     )
 
 

@@ -8,8 +8,7 @@ Trials with the same objective value at a rung are ranked by their held-out loss
 trial index. Accuracy on a few hundred held-out examples ties often, and at small budgets
 most of a rung can tie exactly (every model that still predicts the majority class scores
 the majority's share), while the loss already tells the models that have begun to learn
-from those that have not. Sweeps started before this rule rank ties by trial index only
-(``by_loss=False``).
+from those that have not.
 """
 
 from __future__ import annotations
@@ -75,10 +74,10 @@ def tie_breaker(metrics: TrialMetrics) -> float:
 
 
 def rank_trials(
-    trials: Sequence[TrialResult], rung: int, direction: Direction, *, by_loss: bool = True
+    trials: Sequence[TrialResult], rung: int, direction: Direction
 ) -> list[TrialResult]:
-    """Trials with a usable result at ``rung``, best first: ties by held-out loss (when
-    ``by_loss``), then by trial index."""
+    """Trials with a usable result at ``rung``, best first: ties by held-out loss, then by
+    trial index."""
     _refuse_duplicate_indices(trials)
     keyed: list[tuple[tuple[float, float, int], TrialResult]] = []
     for trial in trials:
@@ -86,7 +85,7 @@ def rank_trials(
         if result is None:
             continue
         value, index = rank_key(direction, result.objective_value, trial.trial_index)
-        keyed.append(((value, tie_breaker(result.metrics) if by_loss else 0.0, index), trial))
+        keyed.append(((value, tie_breaker(result.metrics), index), trial))
     keyed.sort(key=lambda item: item[0])
     return [trial for _, trial in keyed]
 
@@ -104,8 +103,6 @@ def select_survivors(
     rung: int,
     entrants: Sequence[TrialResult],
     direction: Direction,
-    *,
-    by_loss: bool = True,
 ) -> list[TrialResult]:
     """The trials promoted out of a finished ``rung``, best first.
 
@@ -115,7 +112,7 @@ def select_survivors(
     survive. The last rung promotes nobody.
     """
     k = survivors_count(ladder, rung, len(entrants))
-    return rank_trials(entrants, rung, direction, by_loss=by_loss)[:k]
+    return rank_trials(entrants, rung, direction)[:k]
 
 
 def new_trials_at(ladder: Ladder, rung: int) -> int:

@@ -1,7 +1,8 @@
 """Task queues, workflow/activity/signal/query names, timeouts and retry policies: one place.
 
-Workflows call activities by these names, so the orchestration worker never imports the
-torch stack that implements the training activities.
+Workflows call activities through the typed references in ``app.temporal.activity_refs``,
+which carry these names, so the orchestration worker never imports the torch stack that
+implements the training activities.
 """
 
 from __future__ import annotations
@@ -19,18 +20,13 @@ ORCHESTRATION_TASK_QUEUE = "bert-eval-task-queue"
 # Workflows.
 LADDER_SWEEP_WORKFLOW = "LadderSweepWorkflow"
 SWEEP_WORKFLOW = "SweepWorkflow"
-COORDINATOR_WORKFLOW = "CoordinatorWorkflow"
-TRAINING_WORKFLOW = "CheckpointedBertTrainingWorkflow"
-EVAL_WORKFLOW = "BertEvalWorkflow"
 # Fans one webhook event out to its endpoints; started detached (ParentClosePolicy.ABANDON) so
 # that days of retries never hold a sweep open.
 WEBHOOK_DISPATCH_WORKFLOW = "WebhookDispatchWorkflow"
 
 # Activities on the training queue (torch stack).
 SNAPSHOT_DATASET = "snapshot_dataset"
-FINE_TUNE = "fine_tune"
-EVALUATE = "evaluate_checkpoint"
-# Both in one activity: a (trial, rung) run of sweeps started with ONE_ACTIVITY_RUNS_PATCH.
+# One (trial, rung) run: train to the rung's budget, then evaluate, in one attempt.
 TRAIN_AND_EVALUATE = "train_and_evaluate"
 
 # Light activities on the orchestration queue.
@@ -41,34 +37,9 @@ PREPARE_WEBHOOK_DELIVERIES = "prepare_webhook_deliveries"  # one delivery row pe
 DELIVER_WEBHOOK = "deliver_webhook"  # one signed HTTP attempt, recorded
 FINISH_WEBHOOK_DELIVERY = "finish_webhook_delivery"  # mark a delivery failed after giving up
 
-# workflow.patched() ids: sweeps started before a change replay without its new commands.
-WEBHOOKS_PATCH = "webhooks-v1"
-# Sweeps started with it run each (trial, rung) as two activities of their own (fine-tune,
-# evaluate) instead of a CoordinatorWorkflow with two children, and continue as new in the
-# middle of a rung when their history grows long; older sweeps replay as they ran.
-FLAT_TRIALS_PATCH = "trials-as-activities-v1"
-# TPE sweeps started with it propose a rung's fresh trials a wave (max_concurrency entrants) at
-# a time, each wave seeing this rung's results of the waves two behind it, instead of all at
-# the rung's boundary; older sweeps replay with their one proposal per rung.
-WAVED_PROPOSALS_PATCH = "waved-proposals-v1"
-# Sweeps started with it run each (trial, rung) as one train_and_evaluate activity: the
-# evaluation follows training in the same attempt, on the same worker, with no round trip
-# through the sweep in between; older sweeps replay with their fine-tune + evaluate pair.
-ONE_ACTIVITY_RUNS_PATCH = "one-activity-runs-v1"
-# Sweeps started with it let a busy sweep's results-index writes gather changes for up to
-# MIRROR_COALESCE before the next write; older sweeps replay writing back to back.
-COALESCED_MIRROR_PATCH = "coalesced-mirror-writes-v1"
-# Sweeps started with it promote, among trials tied on the objective at a rung, those with the
-# lower held-out loss first (app.search.rungs); older sweeps replay with ties by trial index.
-LOSS_TIE_BREAK_PATCH = "loss-tie-break-v1"
-
 # Signals and queries.
-REPORT_CHECKPOINT_SIGNAL = (
-    "report_checkpoint"  # training activity -> its training workflow (older sweeps)
-)
 # Training activity -> sweep workflow (arg: CheckpointSaved): journalled as checkpoint.saved.
 CHECKPOINT_SAVED_SIGNAL = "checkpoint_saved"
-LATEST_CHECKPOINT_QUERY = "latest_checkpoint"  # on CheckpointedBertTrainingWorkflow
 TRIAL_CONTROL_QUERY = "trial_control"  # training activity -> sweep workflow (arg: trial id)
 PROGRESS_QUERY = "progress"  # on the sweep workflows: SweepResult so far
 # Sweep workflow memo: the principal that made the sweep (written by the API when it starts
@@ -104,13 +75,9 @@ INTERRUPTED_ERROR = "TrainingInterrupted"
 # Timeouts and retries.
 SNAPSHOT_TIMEOUT = timedelta(hours=2)
 SNAPSHOT_HEARTBEAT = timedelta(minutes=2)
-FINE_TUNE_TIMEOUT = timedelta(days=2)
-# A dead training worker is noticed within this long by default (the training loop heartbeats
-# every few seconds); SweepWorkflowInput.training_heartbeat_timeout_seconds overrides it.
-FINE_TUNE_HEARTBEAT = timedelta(seconds=45)
-EVALUATE_TIMEOUT = timedelta(hours=2)
-EVALUATE_HEARTBEAT = timedelta(seconds=45)
-TRAIN_AND_EVALUATE_TIMEOUT = FINE_TUNE_TIMEOUT + EVALUATE_TIMEOUT
+# Two days of training plus two hours of evaluation. A dead training worker is noticed much
+# sooner, by its heartbeat timeout (SweepWorkflowInput.training_heartbeat_timeout_seconds).
+TRAIN_AND_EVALUATE_TIMEOUT = timedelta(days=2, hours=2)
 PROPOSE_TIMEOUT = timedelta(minutes=2)
 MIRROR_TIMEOUT = timedelta(seconds=30)
 # When changes arrived while a write ran (a busy sweep), the next write waits this long for

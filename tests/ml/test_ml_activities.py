@@ -25,7 +25,6 @@ from app.domain import (
     CheckpointInfo,
     DatasetSnapshot,
     DatasetSpec,
-    EvalInput,
     FineTuneInput,
     SnapshotInput,
     TrialControl,
@@ -38,24 +37,23 @@ from workers.activities.training import (
 from workers.ml.checkpoints import is_complete
 from workers.ml.train import fine_tune
 
-TRAINING_WORKFLOW_ID = "training-t0003"
-
 
 def activities(
-    loop: asyncio.AbstractEventLoop, client: FakeClient | None, keepalive_seconds: float = 10
+    loop: asyncio.AbstractEventLoop,
+    client: FakeClient | None,
+    keepalive_seconds: float = 10,
+    rpc_timeout_seconds: float = 5,
 ) -> TrainingActivities:
     return TrainingActivities(
         loop,
         client,  # type: ignore[arg-type]
-        rpc_timeout_seconds=5,
+        rpc_timeout_seconds=rpc_timeout_seconds,
         keepalive_seconds=keepalive_seconds,
     )
 
 
 def fine_tune_input(job: Any, poll_seconds: float = 3.0) -> FineTuneInput:
-    return FineTuneInput(
-        job=job, training_workflow_id=TRAINING_WORKFLOW_ID, control_poll_seconds=poll_seconds
-    )
+    return FineTuneInput(job=job, control_poll_seconds=poll_seconds)
 
 
 def metric(name: str, **labels: str) -> float:
@@ -115,7 +113,9 @@ def test_fine_tune_missing_model_path_is_non_retryable(
     job = make_job(tmp_path, model="./models/does-not-exist")
     bad_runs = metric("sweeps_training_runs_total", outcome="bad_input")
     with pytest.raises(ApplicationError) as error:
-        ActivityEnvironment().run(activities(worker_loop, None).fine_tune, fine_tune_input(job))
+        ActivityEnvironment().run(
+            activities(worker_loop, None).train_and_evaluate, fine_tune_input(job)
+        )
     assert_bad_input(error, "model.source './models/does-not-exist'", "no such directory")
     assert metric("sweeps_training_runs_total", outcome="bad_input") == bad_runs + 1
     assert metric("sweeps_trials_running") == 0
@@ -140,7 +140,9 @@ def test_fine_tune_heartbeats_reports_checkpoints_and_polls_control(
         )
     }
     finished = metric("sweeps_training_runs_total", outcome="budget")
-    outcome = env.run(activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001))
+    outcome = env.run(
+        activities(worker_loop, client).train_and_evaluate, fine_tune_input(job, 0.001)
+    )
 
     assert outcome.global_step == 12
     # The worker's Prometheus series: three saves, 12 steps of batch 8, one run to budget.
@@ -153,25 +155,20 @@ def test_fine_tune_heartbeats_reports_checkpoints_and_polls_control(
     assert metric("sweeps_training_runs_total", outcome="budget") == finished + 1
     assert metric("sweeps_train_samples_per_second") > 0
     assert metric("sweeps_trials_running") == 0
-    reports = [arg for _, name, arg in client.signals if name == contract.REPORT_CHECKPOINT_SIGNAL]
-    saved = [arg for _, name, arg in client.signals if name == contract.CHECKPOINT_SAVED_SIGNAL]
+    # The sweep hears of each checkpoint, for its event journal.
     assert {(wf, name) for wf, name, _ in client.signals} == {
-        (TRAINING_WORKFLOW_ID, contract.REPORT_CHECKPOINT_SIGNAL),
-        (job.sweep_workflow_id, contract.CHECKPOINT_SAVED_SIGNAL),
+        (job.sweep_workflow_id, contract.CHECKPOINT_SAVED_SIGNAL)
     }
-    assert [(c.step, c.reason) for c in reports] == [
-        (5, "interval"),
-        (10, "interval"),
-        (12, "rung_end"),
-    ]
-    # The sweep hears of each one too, for its event journal.
-    assert [(s.trial_id, s.rung, s.checkpoint) for s in saved] == [
-        (job.trial_id, job.rung, c) for c in reports
+    saved = [arg for _, _, arg in client.signals]
+    assert [(s.trial_id, s.rung, s.checkpoint.step, s.checkpoint.reason) for s in saved] == [
+        (job.trial_id, job.rung, 5, "interval"),
+        (job.trial_id, job.rung, 10, "interval"),
+        (job.trial_id, job.rung, 12, "rung_end"),
     ]
     assert client.queries
     assert set(client.queries) == {(job.sweep_workflow_id, contract.TRIAL_CONTROL_QUERY, "t0003")}
     # Heartbeat details[0] is the newest complete checkpoint, as JSON, for a retry to resume.
-    last_checkpoint, progress = beats[-1]
+    last_checkpoint, progress = [beat for beat in beats if "step" in beat[1]][-1]
     assert CheckpointInfo.model_validate(last_checkpoint) == outcome.checkpoint
     assert progress["step"] == 12
 
@@ -183,7 +180,7 @@ def test_failed_control_queries_do_not_stop_training(
     client.query_error = RuntimeError("sweep workflow unreachable")
     job = make_job(tmp_path, budget=6)
     outcome = ActivityEnvironment().run(
-        activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001)
+        activities(worker_loop, client).train_and_evaluate, fine_tune_input(job, 0.001)
     )
     assert outcome.global_step == 6
     assert len(client.queries) > 1
@@ -192,18 +189,18 @@ def test_failed_control_queries_do_not_stop_training(
 def test_unanswered_control_query_does_not_stall_training(
     tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
 ) -> None:
-    # The sweep's workflow worker is down: its query would wait for the RPC timeout (5 s
-    # here). Training goes on meanwhile, with one query in flight at a time.
+    # The sweep's workflow worker is down: its query would wait for the RPC timeout (30 s
+    # here, far longer than the run takes). Training goes on meanwhile, with one query in
+    # flight at a time.
     client = FakeClient()
     client.query_hangs = True
     job = make_job(tmp_path, budget=12)
     started = time.monotonic()
-    outcome = ActivityEnvironment().run(
-        activities(worker_loop, client).fine_tune, fine_tune_input(job, 0.001)
-    )
+    acts = activities(worker_loop, client, rpc_timeout_seconds=30)
+    outcome = ActivityEnvironment().run(acts.train_and_evaluate, fine_tune_input(job, 0.001))
     assert outcome.global_step == 12
     assert len(client.queries) == 1
-    assert time.monotonic() - started < 5 + 1  # never waited out the 5 s query timeout
+    assert time.monotonic() - started < 30  # never waited out the query timeout
 
 
 def test_retry_resumes_from_the_heartbeated_checkpoint(
@@ -223,7 +220,7 @@ def test_retry_resumes_from_the_heartbeated_checkpoint(
     beats: list[tuple[Any, ...]] = []
     env.on_heartbeat = lambda *details: beats.append(details)
     job = make_job(tmp_path / "second-attempt", rung=1)
-    outcome = env.run(activities(worker_loop, None).fine_tune, fine_tune_input(job))
+    outcome = env.run(activities(worker_loop, None).train_and_evaluate, fine_tune_input(job))
     assert beats[0][1]["step"] == 12  # started where the first attempt left off
     assert outcome.global_step == MAX_STEPS
     assert_same_metrics(evaluate(outcome.checkpoint), reference.metrics)
@@ -259,7 +256,9 @@ def test_cancellation_saves_a_checkpoint_then_acknowledges_it(
 
     env.on_heartbeat = cancel_at_once
     with pytest.raises(CancelledError):
-        env.run(activities(worker_loop, None).fine_tune, fine_tune_input(make_job(tmp_path)))
+        env.run(
+            activities(worker_loop, None).train_and_evaluate, fine_tune_input(make_job(tmp_path))
+        )
     # It stopped at the next step with a checkpoint, heartbeated for whoever resumes it.
     saved = CheckpointInfo.model_validate(beats[-1][0])
     assert (saved.step, saved.reason) == (1, "cancel")
@@ -272,7 +271,9 @@ def test_worker_shutdown_checkpoints_then_fails_retryably(
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: env.worker_shutdown()
     with pytest.raises(ApplicationError) as error:
-        env.run(activities(worker_loop, None).fine_tune, fine_tune_input(make_job(tmp_path)))
+        env.run(
+            activities(worker_loop, None).train_and_evaluate, fine_tune_input(make_job(tmp_path))
+        )
     assert error.value.type == contract.INTERRUPTED_ERROR
     assert not error.value.non_retryable
     saved = CheckpointInfo.model_validate(error.value.details[0])
@@ -280,36 +281,18 @@ def test_worker_shutdown_checkpoints_then_fails_retryably(
     assert is_complete(saved.path)
 
 
-def test_evaluate_activity(
-    worker_loop: asyncio.AbstractEventLoop,
-    tweet_snapshot: DatasetSnapshot,
-    reference: Reference,
-) -> None:
-    inp = EvalInput(
-        checkpoint=reference.outcome.checkpoint,
-        snapshot=tweet_snapshot,
-        batch_size=32,
-        max_length=48,
-    )
-    outcome = ActivityEnvironment().run(activities(worker_loop, None).evaluate_checkpoint, inp)
-    assert_same_metrics(outcome.metrics, reference.metrics)  # batch size does not matter
-    assert outcome.metrics.num_examples == tweet_snapshot.eval_rows
-    assert 0 <= outcome.metrics.accuracy <= 1
-
-
-def test_evaluate_incomplete_checkpoint_is_non_retryable(
-    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, tweet_snapshot: DatasetSnapshot
+def test_resuming_from_an_incomplete_checkpoint_is_non_retryable(
+    tmp_path: Path, worker_loop: asyncio.AbstractEventLoop, make_job: JobFactory
 ) -> None:
     half = tmp_path / "checkpoint-3"
     half.mkdir()
-    inp = EvalInput(
-        checkpoint=CheckpointInfo(path=str(half), step=3, epoch=0.1, rung=0),
-        snapshot=tweet_snapshot,
-        batch_size=8,
-        max_length=32,
+    job = make_job(tmp_path, rung=1).model_copy(
+        update={"resume_from": CheckpointInfo(path=str(half), step=3, epoch=0.1, rung=0)}
     )
     with pytest.raises(ApplicationError) as error:
-        ActivityEnvironment().run(activities(worker_loop, None).evaluate_checkpoint, inp)
+        ActivityEnvironment().run(
+            activities(worker_loop, None).train_and_evaluate, fine_tune_input(job)
+        )
     assert_bad_input(error, "incomplete")
 
 

@@ -104,8 +104,8 @@ def test_a_retry_resumes_from_the_heartbeated_remote_checkpoint(
     beats: list[tuple[Any, ...]] = []
     env.on_heartbeat = lambda *details: beats.append(details)
     acts = TrainingActivities(worker_loop, None, scratch_dir=tmp_path / "worker-b")
-    inp = FineTuneInput(job=make_job(root, rung=1), training_workflow_id="training-t0003")
-    outcome = env.run(acts.fine_tune, inp)
+    inp = FineTuneInput(job=make_job(root, rung=1))
+    outcome = env.run(acts.train_and_evaluate, inp)
 
     assert beats[0][1]["step"] == 12  # started where the first attempt left off
     heartbeated = [CheckpointInfo.model_validate(b[0]) for b in beats if b[0] is not None]

@@ -22,33 +22,27 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from app.domain import CheckpointInfo, FineTuneInput, TrainOutcome, TrialControl
-from app.domain.jobs import CheckpointSaved
-from app.temporal import contract
+from app.domain import FineTuneInput, TrialControl
+from app.domain.jobs import CheckpointSaved, TrialRunOutcome
+from app.temporal import activity_refs, contract
 from workers.activities.training import TrainingActivities
 
 pytestmark = pytest.mark.slow
 
 
 class ProbeResult(BaseModel):
-    outcome: TrainOutcome
-    reports: list[CheckpointInfo]
+    outcome: TrialRunOutcome
     saved: list[CheckpointSaved]
     control_queries: int
 
 
 @workflow.defn(name="MlTrainingProbe")
 class ProbeWorkflow:
-    """Plays both roles the activity talks to: training workflow (signal) and sweep (query)."""
+    """Plays the sweep the activity talks to: checkpoint signals and control queries."""
 
     def __init__(self) -> None:
-        self.reports: list[CheckpointInfo] = []
         self.saved: list[CheckpointSaved] = []
         self.queries = 0
-
-    @workflow.signal(name=contract.REPORT_CHECKPOINT_SIGNAL)
-    def report_checkpoint(self, info: CheckpointInfo) -> None:
-        self.reports.append(info)
 
     @workflow.signal(name=contract.CHECKPOINT_SAVED_SIGNAL)
     def checkpoint_saved(self, report: CheckpointSaved) -> None:
@@ -63,19 +57,16 @@ class ProbeWorkflow:
     @workflow.run
     async def run(self, inp: FineTuneInput) -> ProbeResult:
         outcome = await workflow.execute_activity(
-            contract.FINE_TUNE,
+            activity_refs.train_and_evaluate,
             inp,
-            result_type=TrainOutcome,
             task_queue=contract.TRAINING_TASK_QUEUE,
             start_to_close_timeout=timedelta(minutes=5),
-            heartbeat_timeout=contract.FINE_TUNE_HEARTBEAT,
+            heartbeat_timeout=timedelta(seconds=45),
         )
-        return ProbeResult(
-            outcome=outcome, reports=self.reports, saved=self.saved, control_queries=self.queries
-        )
+        return ProbeResult(outcome=outcome, saved=self.saved, control_queries=self.queries)
 
 
-async def test_fine_tune_on_a_real_worker(tmp_path: Path, make_job: JobFactory) -> None:
+async def test_train_and_evaluate_on_a_real_worker(tmp_path: Path, make_job: JobFactory) -> None:
     server = Path(sys.executable).parent / "temporal-test-server"
     async with (
         await WorkflowEnvironment.start_time_skipping(
@@ -92,14 +83,14 @@ async def test_fine_tune_on_a_real_worker(tmp_path: Path, make_job: JobFactory) 
     ):
         workflow_id = f"probe-{uuid.uuid4()}"
         job = make_job(tmp_path, budget=12).model_copy(update={"sweep_workflow_id": workflow_id})
-        inp = FineTuneInput(job=job, training_workflow_id=workflow_id, control_poll_seconds=0.01)
+        inp = FineTuneInput(job=job, control_poll_seconds=0.01)
         result = await env.client.execute_workflow(
             ProbeWorkflow.run, inp, id=workflow_id, task_queue=contract.TRAINING_TASK_QUEUE
         )
     assert result.outcome.global_step == 12
     assert result.outcome.checkpoint.reason == "rung_end"
-    reasons = [(c.step, c.reason) for c in result.reports]
+    assert result.outcome.metrics is not None  # evaluated in the same attempt
+    reasons = [(s.checkpoint.step, s.checkpoint.reason) for s in result.saved]
     assert reasons[-1] == (12, "rung_end")
     assert "requested" in {reason for _, reason in reasons}
-    assert {s.checkpoint for s in result.saved} == set(result.reports)  # the sweep's copy
     assert result.control_queries > 1

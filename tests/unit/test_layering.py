@@ -15,6 +15,8 @@ HEAVY = ("torch", "transformers", "datasets")
     [
         "workers.orchestration",
         "workers.workflows",
+        "workers.workflows.engine",
+        "app.temporal.activity_refs",
         "app.cli",
         "app.client",
         "app.domain",

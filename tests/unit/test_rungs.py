@@ -238,9 +238,6 @@ def test_ties_at_a_rung_are_ranked_by_held_out_loss_then_index(direction: Direct
     lad = ladder(trials=6, rungs=[{"budget": 10, "keep": 4}, {"budget": 20}])
     # Best value first; then the lowest loss (4), equal losses by index (1, 3); NaN loss last.
     assert indices(select_survivors(lad, 0, entrants, direction)) == [5, 4, 1, 3]
-    # Sweeps started before the rule: ties by index only.
-    old = select_survivors(lad, 0, entrants, direction, by_loss=False)
-    assert indices(old) == [5, 0, 1, 2]
 
 
 def test_best_trial_ties_by_index_and_skips_failed() -> None:

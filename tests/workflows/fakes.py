@@ -76,8 +76,7 @@ class FakeTraining:
             source=inp.dataset.source,
         )
 
-    @activity.defn(name=contract.FINE_TUNE)
-    async def fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
+    async def _train(self, inp: FineTuneInput) -> TrainOutcome:
         job = inp.job
         if job.model.source == self.fail_model:
             raise ApplicationError(
@@ -149,8 +148,7 @@ class FakeTraining:
             {"path": path, "step": step, "epoch": step / 20, "rung": job.rung, "reason": reason}
         )
 
-    @activity.defn(name=contract.EVALUATE)
-    async def evaluate_checkpoint(self, inp: EvalInput) -> EvalOutcome:
+    async def _evaluate(self, inp: EvalInput) -> EvalOutcome:
         params = self.params_by_path[inp.checkpoint.path]
         accuracy = fake_accuracy(float(params["learning_rate"]), inp.checkpoint.step)  # type: ignore[arg-type]
         return EvalOutcome(
@@ -165,10 +163,10 @@ class FakeTraining:
 
     @activity.defn(name=contract.TRAIN_AND_EVALUATE)
     async def train_and_evaluate(self, inp: FineTuneInput) -> TrialRunOutcome:
-        train = await self.fine_tune(inp)
+        train = await self._train(inp)
         if train.stopped != "budget":
             return TrialRunOutcome.stopped_early(train)
-        evaluation = await self.evaluate_checkpoint(inp.job.evaluation_of(train.checkpoint))
+        evaluation = await self._evaluate(inp.job.evaluation_of(train.checkpoint))
         return TrialRunOutcome.evaluated(train, evaluation)
 
     @activity.defn(name=contract.MIRROR_RESULTS)
@@ -177,12 +175,7 @@ class FakeTraining:
         return len(inp.result.trials)
 
     def activities(self) -> list[object]:
-        return [
-            self.snapshot_dataset,
-            self.fine_tune,
-            self.evaluate_checkpoint,
-            self.train_and_evaluate,
-        ]
+        return [self.snapshot_dataset, self.train_and_evaluate]
 
     def mirrored_trials(self) -> dict[str, TrialResult]:
         """The latest mirrored state of every trial, as the index would hold it."""
@@ -255,14 +248,9 @@ class FakeWebhooks:
 
 
 async def _report_checkpoint(inp: FineTuneInput, checkpoint: CheckpointInfo) -> None:
-    """As the real activity does: to the sweep's journal, and to the run's training workflow
-    where it has one (sweeps replayed from before FLAT_TRIALS_PATCH)."""
+    """As the real activity does: to the sweep's journal."""
     client = activity.client()
     saved = CheckpointSaved(trial_id=inp.job.trial_id, rung=inp.job.rung, checkpoint=checkpoint)
-    if inp.training_workflow_id is not None:
-        await client.get_workflow_handle(inp.training_workflow_id).signal(
-            contract.REPORT_CHECKPOINT_SIGNAL, checkpoint
-        )
     await client.get_workflow_handle(inp.job.sweep_workflow_id).signal(
         contract.CHECKPOINT_SAVED_SIGNAL, saved
     )

@@ -23,15 +23,20 @@ from app.temporal import contract
 from tests.workflows.fakes import FakeTraining, RecordingProposer, workers
 
 HISTORIES = Path(__file__).parent.parent / "histories"
-# Recorded by older workers, kept on re-recording so sweeps they started keep replaying:
-# 3500f3 before FLAT_TRIALS_PATCH (each trial run a CoordinatorWorkflow with two children),
-# 4e59ae before WAVED_PROPOSALS_PATCH (every fresh trial proposed at its rung's boundary),
-# b5ed0b before ONE_ACTIVITY_RUNS_PATCH (each trial run a fine-tune and an evaluate activity),
-# 84a930 before COALESCED_MIRROR_PATCH (results-index writes back to back),
-# 8a96e2 before LOSS_TIE_BREAK_PATCH (ties at a rung promoted by trial index).
-KEPT_HISTORIES = frozenset(
-    {"wf-test-3500f3", "wf-test-4e59ae", "wf-test-b5ed0b", "wf-test-84a930", "wf-test-8a96e2"}
-)
+
+
+async def record_history(env: WorkflowEnvironment, sweep_id: str) -> None:
+    """With RECORD_HISTORIES=1, keep this sweep's history for test_replay, replacing the one
+    recorded before by the same test (named ``<kind>-<suffix>``). Every history there comes
+    from today's workflow code: see "Changing a workflow" in docs/architecture.md."""
+    if not os.environ.get("RECORD_HISTORIES"):
+        return
+    kind = sweep_id.rsplit("-", 1)[0]
+    for old in HISTORIES.glob(f"{kind}-*.json"):
+        old.unlink()
+    history = await env.client.get_workflow_handle(sweep_id).fetch_history()
+    # Named after the workflow id: replay rebuilds the ids of child workflows from it.
+    (HISTORIES / f"{sweep_id}.json").write_text(history.to_json())
 
 
 def make_request(**overrides: Any) -> SweepRequest:
@@ -119,13 +124,7 @@ async def test_ladder_sweep_promotes_top_k_from_checkpoints(env: WorkflowEnviron
     # a write only carries changes made after the previous one was taken.
     stamps = [call.changed_since for call in fake.mirrored]
     assert None not in stamps and stamps == sorted(stamps)  # type: ignore[type-var]
-    if os.environ.get("RECORD_HISTORIES"):
-        history = await env.client.get_workflow_handle(sweep_id).fetch_history()
-        # The file is named after the workflow id: replay needs it to rebuild child ids.
-        for old in HISTORIES.glob("wf-test-*.json"):
-            if old.stem not in KEPT_HISTORIES:
-                old.unlink()
-        (HISTORIES / f"{sweep_id}.json").write_text(history.to_json())
+    await record_history(env, sweep_id)
 
 
 async def events_page(env: WorkflowEnvironment, sweep_id: str, after: int = 0) -> SweepEventPage:
@@ -294,12 +293,15 @@ async def test_continue_as_new_in_the_middle_of_a_rung_changes_nothing(
 ) -> None:
     """A long rung: the sweep stops starting trials, lets the running ones end, continues as
     new and starts the rest there; every run makes progress, the outcome is the same."""
-    request = make_request(ladder={"unit": "steps", "trials": 6, "rungs": [{"budget": 10}]})
+    request = make_request(
+        name="wf-chained", ladder={"unit": "steps", "trials": 6, "rungs": [{"budget": 10}]}
+    )
     async with workers(env, FakeTraining()):
         _, straight = await run_sweep(env, request)
         sweep_id, chained = await run_sweep(env, request, continue_as_new_mid_rung_after_events=1)
         runs = await chain_length(env, sweep_id)
         chained_events = await journal(env, sweep_id)
+        await record_history(env, sweep_id)  # the last run: it starts from carried state
     # Two trials at once: each run starts its first trial, then the other slot drains.
     assert 3 <= runs <= 6
     assert outcome(chained) == outcome(straight)
@@ -329,12 +331,14 @@ def outcome(result: SweepResult) -> list[tuple[Any, ...]]:
 async def test_random_sweep_workflow(env: WorkflowEnvironment) -> None:
     fake = FakeTraining()
     request = make_request(
+        name="wf-random",
         strategy="random",
         ladder={"unit": "steps", "trials": 5, "rungs": [{"budget": 20}]},
         max_concurrency=3,
     )
     async with workers(env, fake):
-        _, result = await run_sweep(env, request, contract.SWEEP_WORKFLOW)
+        sweep_id, result = await run_sweep(env, request, contract.SWEEP_WORKFLOW)
+        await record_history(env, sweep_id)
     assert result.status == SweepStatus.COMPLETED
     assert len(result.trials) == 5
     assert all(t.status == TrialStatus.COMPLETED for t in result.trials)
@@ -417,6 +421,7 @@ async def test_a_paused_and_resumed_sweep_is_the_same_sweep(
         await wait_for(nothing_running)
         await handle.execute_update(contract.RESUME_UPDATE, result_type=ControlAck)
         paused = await handle.result()
+        await record_history(env, handle.id)
     assert paused.status == SweepStatus.COMPLETED
     assert outcome(paused) == outcome(straight)
 

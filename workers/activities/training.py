@@ -89,12 +89,7 @@ class TrainingActivities:
         self._keepalive_seconds = keepalive_seconds
 
     def all(self) -> list[Callable[..., Any]]:
-        return [
-            self.snapshot_dataset,
-            self.fine_tune,
-            self.evaluate_checkpoint,
-            self.train_and_evaluate,
-        ]
+        return [self.snapshot_dataset, self.train_and_evaluate]
 
     @activity.defn(name=contract.SNAPSHOT_DATASET)
     def snapshot_dataset(self, inp: SnapshotInput) -> DatasetSnapshot:
@@ -109,10 +104,6 @@ class TrainingActivities:
 
     # Cancellation must not arrive as an exception in the middle of a torch op: the training
     # loop reads activity.is_cancelled() each step and stops with a checkpoint instead.
-    @activity.defn(name=contract.FINE_TUNE, no_thread_cancel_exception=True)
-    def fine_tune(self, inp: FineTuneInput) -> TrainOutcome:
-        return self._counted_fine_tune(inp)
-
     @activity.defn(name=contract.TRAIN_AND_EVALUATE, no_thread_cancel_exception=True)
     def train_and_evaluate(self, inp: FineTuneInput) -> TrialRunOutcome:
         """One run of a trial: train to the rung's budget, then evaluate that checkpoint in
@@ -185,10 +176,6 @@ class TrainingActivities:
         )
         return outcome
 
-    @activity.defn(name=contract.EVALUATE)
-    def evaluate_checkpoint(self, inp: EvalInput) -> EvalOutcome:
-        return self._evaluate(inp, lambda progress: (progress,))
-
     def _evaluate(
         self, inp: EvalInput, details: Callable[[dict[str, int]], tuple[Any, ...]]
     ) -> EvalOutcome:
@@ -231,7 +218,7 @@ class TrainingActivities:
 
 
 class _FineTuneSession:
-    """The hooks of one fine_tune attempt: heartbeats, checkpoint reports, control polling."""
+    """The hooks of one training attempt: heartbeats, checkpoint reports, control polling."""
 
     def __init__(self, owner: TrainingActivities, inp: FineTuneInput, job: TrialJob) -> None:
         self.owner = owner
@@ -284,28 +271,18 @@ class _FineTuneSession:
         activity.heartbeat(*self._details)
 
     def report_checkpoint(self, info: CheckpointInfo) -> None:
-        """Tell the sweep (its event journal's checkpoint.saved) and, for runs of older
-        sweeps, the trial's training workflow."""
+        """Tell the sweep (its event journal's checkpoint.saved), without waiting."""
         job = self.job
         saved = CheckpointSaved(trial_id=job.trial_id, rung=job.rung, checkpoint=info)
-
-        training_workflow_id = self.inp.training_workflow_id
-
-        async def to_training(client: Client) -> None:
-            assert training_workflow_id is not None
-            handle = client.get_workflow_handle(training_workflow_id)
-            await handle.signal(contract.REPORT_CHECKPOINT_SIGNAL, info)
 
         async def to_sweep(client: Client) -> None:
             handle = client.get_workflow_handle(job.sweep_workflow_id)
             await handle.signal(contract.CHECKPOINT_SAVED_SIGNAL, saved)
 
-        reports = [self.owner.start_workflow_call("checkpoint_saved", to_sweep)]
-        # Only runs of sweeps started when each trial had a training workflow of its own.
-        if training_workflow_id is not None:
-            reports.append(self.owner.start_workflow_call("report_checkpoint", to_training))
+        report = self.owner.start_workflow_call("checkpoint_saved", to_sweep)
         self._reports = [r for r in self._reports if not r.done()]
-        self._reports += [r for r in reports if r is not None]
+        if report is not None:
+            self._reports.append(report)
 
     def poll_control(self) -> TrialControl:
         """The sweep's latest answer to the control query. A new query starts once the last

@@ -10,7 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from app.domain.jobs import SweepWorkflowInput
     from app.temporal import contract
 
-from workers.workflows.sweep_engine import SweepEngine
+from workers.workflows.engine import SweepEngine
 
 
 @workflow.defn(name=contract.LADDER_SWEEP_WORKFLOW)

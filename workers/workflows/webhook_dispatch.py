@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookDispatchInput,
         WebhookRetrySchedule,
     )
-    from app.temporal import contract
+    from app.temporal import activity_refs, contract
 
 
 @workflow.defn(name=contract.WEBHOOK_DISPATCH_WORKFLOW)
@@ -34,12 +34,11 @@ class WebhookDispatchWorkflow:
         delivery_ids = list(inp.delivery_ids)
         if inp.event is not None:
             delivery_ids += await workflow.execute_activity(
-                contract.PREPARE_WEBHOOK_DELIVERIES,
+                activity_refs.prepare_webhook_deliveries,
                 PrepareDeliveriesInput(
                     sweep_id=inp.sweep_id, event=inp.event, event_key=inp.event_key
                 ),
-                result_type=list[str],
-                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                task_queue=workflow.info().task_queue,
                 start_to_close_timeout=contract.WEBHOOK_BOOKKEEPING_TIMEOUT,
                 schedule_to_close_timeout=give_up,
                 retry_policy=contract.WEBHOOK_BOOKKEEPING_RETRY,
@@ -49,11 +48,10 @@ class WebhookDispatchWorkflow:
 
     async def _deliver(self, delivery_id: str, schedule: WebhookRetrySchedule) -> DeliveryReport:
         try:
-            report: DeliveryReport = await workflow.execute_activity(
-                contract.DELIVER_WEBHOOK,
+            report = await workflow.execute_activity(
+                activity_refs.deliver_webhook,
                 DeliverInput(delivery_id=delivery_id),
-                result_type=DeliveryReport,
-                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                task_queue=workflow.info().task_queue,
                 start_to_close_timeout=contract.WEBHOOK_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=contract.webhook_give_up(schedule),
                 retry_policy=contract.webhook_retry_policy(schedule),
@@ -61,9 +59,9 @@ class WebhookDispatchWorkflow:
         except ActivityError as err:
             detail = f"gave up after retrying: {_root_message(err)}"
             await workflow.execute_activity(
-                contract.FINISH_WEBHOOK_DELIVERY,
+                activity_refs.finish_webhook_delivery,
                 FinishDeliveryInput(delivery_id=delivery_id, error=detail),
-                task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+                task_queue=workflow.info().task_queue,
                 start_to_close_timeout=contract.WEBHOOK_BOOKKEEPING_TIMEOUT,
                 schedule_to_close_timeout=contract.MIRROR_GIVE_UP,
                 retry_policy=contract.WEBHOOK_BOOKKEEPING_RETRY,

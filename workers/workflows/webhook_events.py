@@ -22,7 +22,8 @@ with workflow.unsafe.imports_passed_through():
         WebhookTrial,
     )
     from app.search import rungs
-    from app.temporal import contract
+
+from workers.workflows.webhook_dispatch import WebhookDispatchWorkflow
 
 LEADERBOARD_SIZE = 5
 
@@ -128,7 +129,11 @@ def _trial(trial: TrialResult) -> WebhookTrial:
 
 
 async def start_dispatch(
-    sweep_id: str, event: WebhookEvent, event_key: str, retry: WebhookRetrySchedule
+    sweep_id: str,
+    event: WebhookEvent,
+    event_key: str,
+    retry: WebhookRetrySchedule,
+    task_queue: str,
 ) -> None:
     """Start the delivery of ``event`` and return once it has started, never waiting for it.
 
@@ -138,10 +143,10 @@ async def start_dispatch(
     dispatch_id = f"{sweep_id}.webhooks.{event_key.replace(':', '.')}"
     try:
         await workflow.start_child_workflow(
-            contract.WEBHOOK_DISPATCH_WORKFLOW,
+            WebhookDispatchWorkflow.run,
             WebhookDispatchInput(sweep_id=sweep_id, event=event, event_key=event_key, retry=retry),
             id=dispatch_id,
-            task_queue=contract.ORCHESTRATION_TASK_QUEUE,
+            task_queue=task_queue,
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
         )
     except WorkflowAlreadyStartedError:
