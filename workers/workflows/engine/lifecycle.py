@@ -18,7 +18,6 @@ from temporalio.exceptions import CancelledError, FailureError
 with workflow.unsafe.imports_passed_through():
     from app.domain import (
         DatasetSnapshot,
-        RungSummary,
         SnapshotInput,
         SweepResult,
         SweepStatus,
@@ -26,9 +25,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from app.domain.jobs import SweepWorkflowInput
     from app.domain.results import FINAL_TRIAL_STATUSES
-    from app.domain.results import trial_id as id_of_trial
     from app.domain.webhooks import END_EVENT_OF
-    from app.search import rungs
+    from app.search import ladder
     from app.temporal import activity_refs, contract
 
 from workers.workflows import journal, webhook_events
@@ -78,14 +76,7 @@ class Lifecycle(TrialRuns):
             state.current_rung = rung_index
             self._changed()
             if len(state.rungs) <= rung_index:
-                entrants = await self._entrants(rung_index)
-                state.rungs.append(
-                    RungSummary(
-                        rung=rung_index,
-                        budget=request.ladder.rungs[rung_index].budget,
-                        trial_ids=[id_of_trial(i) for i in entrants],
-                    )
-                )
+                await self._open_rung(rung_index)
             await self._run_rung(inp, rung_index)
             if not self._finish_rung(rung_index):
                 return
@@ -111,36 +102,21 @@ class Lifecycle(TrialRuns):
 
     def _finish_rung(self, rung_index: int) -> bool:
         """Mark survivors and pruned trials; False when the ladder is done."""
-        request, state = self._request, self._state
-        ladder = request.ladder
-        summary = state.rungs[rung_index]
-        members = self._rung_members(rung_index)
-        finished = [t for t in members if t.status == TrialStatus.RUNG_DONE]
-        if not finished and not any(t.rungs for t in state.trials.values()):
-            errors = [t.error for t in members if t.error]
+        state, plan = self._state, self._plan
+        decision = ladder.decide_rung(state, plan, rung_index)
+        if decision.nothing_finished:
+            errors = [t.error for t in ladder.members(state, rung_index) if t.error]
             self._fail(f"no trial finished: {errors[0] if errors else 'every trial was cancelled'}")
-        direction = request.objective.resolved_direction
-        survivors = rungs.select_survivors(ladder, rung_index, members, direction)
-        survivor_ids = {t.trial_id for t in survivors}
-        last = rung_index == len(ladder.rungs) - 1
-        for trial in finished:
-            if trial.trial_id in survivor_ids:
-                status = TrialStatus.PENDING
-            else:
-                status = TrialStatus.COMPLETED if last else TrialStatus.PRUNED
-            self._update_trial(trial.trial_index, status=status)
-        state.rungs[rung_index] = summary.model_copy(
-            update={"survivors": [t.trial_id for t in survivors], "complete": True}
-        )
+        for index, status in decision.statuses.items():
+            self._update_trial(index, status=status)
+        ladder.close_rung(state, rung_index, decision)
         # The members again: their statuses now say who survived.
-        members = self._rung_members(rung_index)
-        self._emit(**journal.rung_event(summary, members, direction))
+        summary, members = state.rungs[rung_index], ladder.members(state, rung_index)
+        self._emit(**journal.rung_event(summary, members, plan.direction))
         if self._wants("rung.completed"):
-            event = webhook_events.rung_event(
-                self._sweep_id, request, state.rungs[rung_index], members
-            )
+            event = webhook_events.rung_event(self._sweep_id, self._request, summary, members)
             self._notify(event, f"rung:{rung_index}")
-        return not rungs.sweep_finished(ladder, rung_index, len(survivors))
+        return not decision.finished
 
     @staticmethod
     def _history_is_long(inp: SweepWorkflowInput) -> bool:

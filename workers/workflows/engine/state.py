@@ -17,21 +17,16 @@ from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import (
-        Observation,
         SweepResult,
         SweepStatus,
         TrialResult,
-        TrialStatus,
     )
     from app.domain.events import SweepEventType
     from app.domain.jobs import SweepState, SweepWorkflowInput
-    from app.search import rungs
+    from app.search import ladder, rungs
     from app.temporal import contract
 
 from workers.workflows import journal
-
-# A run at a rung has ended (a later wave's proposal may count on its result, or its absence).
-ENDED_AT_RUNG = frozenset({TrialStatus.RUNG_DONE, TrialStatus.FAILED, TrialStatus.CANCELLED})
 
 
 class EngineState:
@@ -46,6 +41,7 @@ class EngineState:
         if self.forced_strategy is not None:
             request = request.model_copy(update={"strategy": self.forced_strategy})
         self._request = request
+        self._plan = ladder.LadderPlan.of(request)
         # Built here, not in run, so signals and queries that arrive first find state.
         self._state = inp.carried or SweepState(started_at=workflow.now())
         self._status = SweepStatus.RUNNING
@@ -86,26 +82,8 @@ class EngineState:
         state = self._state
         return state.checkpoint_generation + state.trial_checkpoint_generation.get(index, 0)
 
-    def _rung_indices(self, rung_index: int) -> list[int]:
-        return [index_of(t) for t in self._state.rungs[rung_index].trial_ids]
-
     def _rung_members(self, rung_index: int) -> list[TrialResult]:
-        """The rung's proposed trials (a rung ends with all of its waves proposed)."""
-        trials = self._state.trials
-        return [trials[i] for i in self._rung_indices(rung_index) if i in trials]
-
-    def _observations(self) -> list[Observation]:
-        return [
-            Observation(
-                trial_index=trial.trial_index,
-                params=trial.params,
-                rung=result.rung,
-                value=result.objective_value,
-                tie_breaker=rungs.tie_breaker(result.metrics),
-            )
-            for trial in self._state.trials.values()
-            for result in trial.rungs
-        ]
+        return ladder.members(self._state, rung_index)
 
     def _emit(self, type: SweepEventType, **fields: Any) -> None:
         """Append to the journal (state only: no command, so it costs no history)."""
@@ -147,10 +125,12 @@ class EngineState:
 
 
 def index_of(trial_id: str) -> int:
+    """A caller's trial id as an index; an ApplicationError (the update's answer) if it is
+    not one."""
     try:
-        return int(trial_id.lstrip("t"))
-    except ValueError:
-        raise ApplicationError(f"unknown trial id {trial_id!r}") from None
+        return ladder.index_of(trial_id)
+    except ValueError as err:
+        raise ApplicationError(str(err)) from None
 
 
 def root_message(err: BaseException) -> str:

@@ -18,6 +18,7 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from app.domain import FineTuneInput, RungResult, TrainingParams, TrialJob, TrialStatus
     from app.domain.jobs import SweepWorkflowInput, TrialRunOutcome
+    from app.search import ladder
     from app.temporal import activity_refs, contract
 
 from workers.workflows.engine.proposals import Proposals
@@ -29,12 +30,13 @@ _UNFINISHED = (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.PAUSED)
 class TrialRuns(Proposals):
     async def _run_rung(self, inp: SweepWorkflowInput, rung_index: int) -> None:
         state = self._state
-        entrants = self._rung_indices(rung_index)
+        entrants = ladder.entrants(state, rung_index)
         # Not yet proposed (waved) or not yet ended: still to run.
         pending = [
             i for i in entrants if i not in state.trials or state.trials[i].status in _UNFINISHED
         ]
-        proposing = [self._propose_waves(rung_index)] if self._has_unproposed(rung_index) else []
+        waves_left = ladder.unproposed(state, rung_index)
+        proposing = [self._propose_waves(rung_index)] if waves_left else []
         # Tasks are created in index order; the semaphore wakes waiters in FIFO order, so
         # trials start in a deterministic order and at most max_concurrency run at once.
         # return_exceptions: when the sweep is cancelled, a trial still waiting for a slot
@@ -149,28 +151,17 @@ class TrialRuns(Proposals):
     def _record(self, index: int, rung_index: int, outcome: TrialRunOutcome) -> None:
         request = self._request
         assert outcome.metrics is not None
-        value = outcome.metrics.value(request.objective.metric)
-        trial = self._state.trials[index]
         result = RungResult(
             rung=rung_index,
             budget=request.ladder.rungs[rung_index].budget,
             global_step=outcome.global_step,
             metrics=outcome.metrics,
-            objective_value=value,
+            objective_value=outcome.metrics.value(request.objective.metric),
             checkpoint=outcome.checkpoint,
             train_seconds=outcome.train_seconds,
             eval_seconds=outcome.eval_seconds,
         )
-        self._update_trial(
-            index,
-            status=TrialStatus.RUNG_DONE,
-            rung=rung_index,
-            objective_value=value,
-            metrics=outcome.metrics,
-            checkpoint=outcome.checkpoint,
-            rungs=[*trial.rungs, result],
-            train_seconds=trial.train_seconds + outcome.train_seconds,
-        )
+        self._update_trial(index, **ladder.rung_done(self._state.trials[index], result))
 
     def _rung_history_is_long(self, inp: SweepWorkflowInput) -> bool:
         """Time to continue as new in the middle of a rung? Never before this run has started
