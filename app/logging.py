@@ -46,7 +46,7 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
-# ``workers.ml.events.log_event`` hands its event name and fields over in these attributes.
+# ``workers.ml.log_events.log_event`` hands its event name and fields over in these attributes.
 EVENT_ATTR, FIELDS_ATTR = "event", "event_fields"
 # Attributes that are no field: uvicorn's coloured copy of its message.
 _NOT_FIELDS = {*RESERVED_ATTRS, "color_message", EVENT_ATTR, FIELDS_ATTR}

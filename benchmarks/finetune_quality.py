@@ -30,7 +30,7 @@ from app.client import SweepsClient
 from app.domain import SweepRequest, SweepResult, SweepStatus
 from app.domain.request import DatasetSpec, ModelSpec, Objective
 from app.domain.space import FloatParam, SweepSpace
-from app.domain.training import TrainingParams
+from app.domain.training_params import TrainingParams
 from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
 from benchmarks.finetune_accounting import (

@@ -37,7 +37,7 @@ from app.domain import (
 from app.search import rungs
 from app.search.sampler import propose
 from benchmarks.step_ledger import Promotion, RungRun
-from workers.activities.training import TrainingActivities
+from workers.activities.training_queue import TrainingActivities
 
 
 @dataclass

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from app.domain.jobs import Observation, ProposeInput
 from app.domain.request import Direction, Ladder, Strategy
 from app.domain.results import (
     CheckpointInfo,
@@ -43,6 +42,7 @@ from app.domain.results import (
     TrialResult,
     TrialStatus,
 )
+from app.domain.workflow_io import Observation, ProposeInput
 from app.search import rungs
 from app.search import waves as waves_lib
 from app.search.sampler import propose, to_distributions

@@ -27,6 +27,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
+from workers.workflows.training import CheckpointedBertTrainingWorkflow
 
 from app.domain import (
     DatasetSnapshot,
@@ -42,7 +43,6 @@ from app.temporal import contract
 from benchmarks.report import machine, prepend_section, today
 from benchmarks.spread import interleaved, median_ratio, spread
 from benchmarks.sweep_stand_in import FINISH_SIGNAL, SweepStandIn
-from workers.workflows.training import CheckpointedBertTrainingWorkflow
 
 VARIANTS = ("service", "bare")
 TRIAL_SEED = 1234

@@ -30,7 +30,7 @@ from app.domain import (
     TrainOutcome,
     TrialMetrics,
 )
-from app.domain.jobs import TrialRunOutcome
+from app.domain.workflow_io import TrialRunOutcome
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.client import connect

@@ -11,7 +11,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import TrialControl
-    from app.domain.jobs import CheckpointSaved
+    from app.domain.workflow_io import CheckpointSaved
     from app.temporal import contract
 
 FINISH_SIGNAL = "finish"

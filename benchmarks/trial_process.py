@@ -87,7 +87,7 @@ async def service_trial(job: TrialJob, address: str) -> dict[str, Any]:
     from app.logging import configure_logging
     from app.settings import Settings
     from app.temporal import contract
-    from workers.activities.training import TrainingActivities
+    from workers.activities.training_queue import TrainingActivities
     from workers.training import worker_options
 
     settings = Settings()

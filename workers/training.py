@@ -32,7 +32,7 @@ log = logging.getLogger("workers.training")
 
 async def run_worker(settings: Settings, concurrency: int) -> None:
     # Imported here: loading torch takes seconds, and `--help` or the device fan-out should not.
-    from workers.activities.training import TrainingActivities
+    from workers.activities.training_queue import TrainingActivities
 
     client = await connect(settings, wait_seconds=60)
     activities = TrainingActivities(

@@ -17,7 +17,6 @@ from temporalio.client import Client
 from app.api.auth import authenticate
 from app.api.body_guard import BodyGuard
 from app.api.errors import install_error_handlers
-from app.api.gateway import SweepGateway
 from app.api.metrics import ApiMetrics, RequestMetrics
 from app.api.openapi_docs import document_access_answers
 from app.api.routes import control, events, health, metrics, results, sweeps, tokens, webhooks
@@ -27,6 +26,7 @@ from app.db import IndexUnavailable, make_engine, ping
 from app.db.migrate import upgrade_to_head
 from app.settings import Settings
 from app.temporal.client import connect_lazily
+from app.temporal.gateway import SweepGateway
 from app.webhooks.address_policy import AddressPolicy
 from app.webhooks.wiring import address_policy, secrets_box
 

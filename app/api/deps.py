@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from app.api.gateway import SweepGateway
 from app.db import session_scope
 from app.settings import Settings
+from app.temporal.gateway import SweepGateway
 
 
 def get_gateway(request: Request) -> SweepGateway:

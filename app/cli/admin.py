@@ -51,7 +51,7 @@ def reindex(
     """Rebuild the results index from Temporal (the source of truth)."""
     from app.db import make_engine
     from app.db.migrate import upgrade_to_head
-    from app.reindex import reindex as rebuild
+    from app.db.reindex import reindex as rebuild
 
     settings = settings_for(data_dir)
 

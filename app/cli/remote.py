@@ -20,13 +20,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from app.cli.app import API_PANEL, EXIT_FAILED, EXIT_USAGE, cli, err, fail, out
+from app.cli.render import leaderboard_table, progress_line
+from app.cli.request_files import RequestFileError, load_request
 from app.client import Conflict, SweepsClient, SweepsError, describe
 from app.client.calls import API_URL_ENV, TOKEN_ENV
 from app.domain import SweepResult, SweepStatus
-from app.domain.jobs import ControlAck
 from app.domain.request import MetricName
-from app.render import leaderboard_table, progress_line
-from app.request_files import RequestFileError, load_request
+from app.domain.workflow_io import ControlAck
 
 ApiUrl = Annotated[
     str | None,

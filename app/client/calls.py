@@ -16,8 +16,8 @@ from app.api.schemas import CancelAccepted, SweepCreated, SweepView
 from app.client.errors import InvalidRequest, ServiceUnreachable, error_of
 from app.client.leaderboard import Leaderboard
 from app.domain import SweepRequest, SweepResult, SweepStatus
-from app.domain.jobs import ControlAck
 from app.domain.rows import Page, SweepRow, TrialDetail
+from app.domain.workflow_io import ControlAck
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

@@ -12,7 +12,7 @@ from httpx_sse import ServerSentEvent
 
 from app.client.calls import unreachable
 from app.client.errors import ApiError, ServiceUnavailable, ServiceUnreachable, error_of
-from app.domain.events import SweepEvent
+from app.domain.sweep_events import SweepEvent
 
 # A stream needs no read timeout shorter than the server's keep-alive pings (15 s) allow.
 STREAM_READ_TIMEOUT = 60.0

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.text import Text
 
 from app.api.schemas import SweepView
-from app.domain.events import SweepEvent
+from app.domain.sweep_events import SweepEvent
 
 
 def describe(event: SweepEvent, metric: str | None = None) -> str:

@@ -18,9 +18,9 @@ from app.client.follow import RETRYABLE, STREAM_READ_TIMEOUT, EventFollower, Str
 from app.client.leaderboard import Leaderboard
 from app.client.progress import SweepProgress
 from app.domain import SweepRequest, SweepResult, SweepStatus
-from app.domain.events import SweepEvent
-from app.domain.jobs import ControlAck
 from app.domain.rows import Page, SweepRow, TrialDetail
+from app.domain.sweep_events import SweepEvent
+from app.domain.workflow_io import ControlAck
 
 T = TypeVar("T")
 

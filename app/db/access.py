@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal
 from app.auth.tokens import new_token, new_token_id, token_hash
-from app.db.mirror import _insert
 from app.db.models import API_TOKENS, SWEEP_OWNERS
+from app.db.session import dialect_insert
 
 # last_used_at is a hint for operators, not an audit log: refreshing it at most this often
 # keeps reads from turning into a write per request.
@@ -110,7 +110,7 @@ def claim_sweep(
     """Record ``principal`` as the owner of ``sweep_id`` unless it has one. Returns the
     owner now stored and whether this call made the row."""
     now = now or _utcnow()
-    stmt = _insert(session, SWEEP_OWNERS).values(
+    stmt = dialect_insert(session, SWEEP_OWNERS).values(
         sweep_id=sweep_id, principal=principal, created_at=now
     )
     # RETURNING, not rowcount: drivers disagree on rowcount after ON CONFLICT DO NOTHING.

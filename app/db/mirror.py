@@ -27,14 +27,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, literal, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, case, func, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.db.errors import SweepNotFound
 from app.db.models import CHECKPOINTS, SWEEPS, TRIAL_RUNGS, TRIALS
 from app.db.ranking import FINAL_SWEEP_STATUSES, fingerprint
 from app.db.records import SweepRecord, checkpoint_rows_of, rung_row, sweep_row, trial_row
+from app.db.session import dialect_insert
 from app.domain import SweepRequest, SweepResult, TrialResult
 from app.domain.request import Direction
 
@@ -75,7 +75,7 @@ def register_sweep(
     """
     now = now or _utcnow()
     record = SweepRecord.from_request(sweep_id, request, created_at=now)
-    stmt = _insert(session, SWEEPS).values(sweep_row(record, now))
+    stmt = dialect_insert(session, SWEEPS).values(sweep_row(record, now))
     stmt = stmt.on_conflict_do_update(
         index_elements=[SWEEPS.c.id],
         set_={
@@ -89,7 +89,7 @@ def register_sweep(
 def upsert_sweep(session: Session, record: SweepRecord, *, now: datetime | None = None) -> None:
     """Insert or update the sweep row, unless the stored one shows more progress."""
     now = now or _utcnow()
-    stmt = _insert(session, SWEEPS).values(sweep_row(record, now))
+    stmt = dialect_insert(session, SWEEPS).values(sweep_row(record, now))
     new, old = stmt.excluded, SWEEPS.c
     kept = {"id", "created_at", "trial_count", "request", "strategy", "started_at"}
     changes: dict[str, Any] = {c.name: new[c.name] for c in SWEEPS.c if c.name not in kept}
@@ -147,7 +147,7 @@ def upsert_trials(
         session.execute(_rung_upsert(session), rung_rows)
     checkpoint_rows = [row for t, _ in changed for row in checkpoint_rows_of(sweep_id, t, now)]
     if checkpoint_rows:
-        stmt = _insert(session, CHECKPOINTS).on_conflict_do_nothing()
+        stmt = dialect_insert(session, CHECKPOINTS).on_conflict_do_nothing()
         session.execute(stmt, checkpoint_rows)
     if any(t.trial_id not in stored for t, _ in changed):
         count = select(func.count()).where(TRIALS.c.sweep_id == sweep_id).scalar_subquery()
@@ -159,7 +159,7 @@ def upsert_trials(
 
 
 def _trial_upsert(session: Session) -> Any:
-    stmt = _insert(session, TRIALS)
+    stmt = dialect_insert(session, TRIALS)
     new, old = stmt.excluded, TRIALS.c
     return stmt.on_conflict_do_update(
         index_elements=[old.sweep_id, old.trial_id],
@@ -170,23 +170,13 @@ def _trial_upsert(session: Session) -> Any:
 
 
 def _rung_upsert(session: Session) -> Any:
-    stmt = _insert(session, TRIAL_RUNGS)
+    stmt = dialect_insert(session, TRIAL_RUNGS)
     new, old = stmt.excluded, TRIAL_RUNGS.c
     return stmt.on_conflict_do_update(
         index_elements=[old.sweep_id, old.trial_id, old.rung],
         set_={c.name: new[c.name] for c in TRIAL_RUNGS.c if not c.primary_key},
         where=new.global_step >= old.global_step,
     )
-
-
-def _insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"the results index supports sqlite and postgresql, not {dialect}")
 
 
 def _final(status: ColumnElement[Any]) -> ColumnElement[int]:

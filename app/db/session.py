@@ -7,7 +7,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy import Engine, Table, create_engine, event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -124,3 +125,13 @@ def _reason(err: exc.DBAPIError | exc.SQLAlchemyError) -> str:
     original = getattr(err, "orig", None)
     message = str(original if original is not None else err).strip()
     return message.splitlines()[0] if message else type(err).__name__
+
+
+def dialect_insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (the index upserts everything)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the results index supports sqlite and postgresql, not {dialect}")

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import RowMapping, func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.mirror import _insert
 from app.db.models import WEBHOOK_ATTEMPTS, WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINTS
+from app.db.session import dialect_insert
 
 EndpointStatus = Literal["active", "disabled", "deleted"]
 _ROW = ConfigDict(frozen=True)
@@ -264,7 +264,7 @@ def create_deliveries(
     for endpoint_id in sorted(endpoint_ids):
         delivery_id = message_id(endpoint_id, sweep_id, event_type, event_key)
         session.execute(
-            _insert(session, WEBHOOK_DELIVERIES)
+            dialect_insert(session, WEBHOOK_DELIVERIES)
             .values(
                 id=delivery_id,
                 endpoint_id=endpoint_id,

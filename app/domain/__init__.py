@@ -1,17 +1,5 @@
 """Domain types shared by the API, workflows and activities (pydantic only)."""
 
-from app.domain.jobs import (
-    DatasetSnapshot,
-    EvalInput,
-    EvalOutcome,
-    FineTuneInput,
-    Observation,
-    ProposeInput,
-    SnapshotInput,
-    TrainOutcome,
-    TrialControl,
-    TrialJob,
-)
 from app.domain.request import DatasetSpec, Ladder, ModelSpec, Objective, Rung, SweepRequest
 from app.domain.results import (
     CheckpointInfo,
@@ -27,7 +15,19 @@ from app.domain.results import (
 )
 from app.domain.seeds import derive_seed
 from app.domain.space import CategoricalParam, FloatParam, IntParam, ParamValue, SweepSpace
-from app.domain.training import SEARCHABLE_PARAMS, TrainingParams
+from app.domain.training_params import SEARCHABLE_PARAMS, TrainingParams
+from app.domain.workflow_io import (
+    DatasetSnapshot,
+    EvalInput,
+    EvalOutcome,
+    FineTuneInput,
+    Observation,
+    ProposeInput,
+    SnapshotInput,
+    TrainOutcome,
+    TrialControl,
+    TrialJob,
+)
 
 __all__ = [
     "SEARCHABLE_PARAMS",

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from app.domain.space import CategoricalParam, FloatParam, IntParam, SweepSpace
-from app.domain.training import INTEGER_PARAMS, SEARCHABLE_PARAMS, TrainingParams
+from app.domain.training_params import INTEGER_PARAMS, SEARCHABLE_PARAMS, TrainingParams
 from app.domain.webhook_targets import WebhookTarget
 
 MetricName = Literal["accuracy", "f1_macro", "eval_loss"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from app.domain.jobs import Observation, ProposeInput, SweepState
 from app.domain.request import Direction, Ladder, Strategy, SweepRequest
 from app.domain.results import (
     RungResult,
@@ -27,6 +26,7 @@ from app.domain.results import (
     trial_id,
 )
 from app.domain.space import ParamValue, SweepSpace
+from app.domain.workflow_io import Observation, ProposeInput, SweepState
 from app.search import rungs, waves
 
 # A run at a rung has ended (a later wave's proposal may count on its result, or its absence).

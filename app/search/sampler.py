@@ -24,11 +24,11 @@ from optuna.distributions import (
 from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.trial import TrialState, create_trial
 
-from app.domain.jobs import Observation, ProposeInput
 from app.domain.request import Direction
 from app.domain.results import TrialConfig
 from app.domain.seeds import derive_seed
 from app.domain.space import CategoricalParam, FloatParam, IntParam, ParamValue, SweepSpace
+from app.domain.workflow_io import Observation, ProposeInput
 
 # TPE needs at least this many observations of one rung (and at least len(space) + 1, as BOHB's
 # min_points_in_model) before it models that rung; below that, proposals are random.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from app.domain.jobs import Observation
+from app.domain.workflow_io import Observation
 
 # Wave k waits for waves <= k - LAG: 1 would be a barrier per wave, 2 keeps slots busy.
 LAG = 2

@@ -13,13 +13,13 @@ from __future__ import annotations
 from temporalio import activity
 
 from app.domain import DatasetSnapshot, FineTuneInput, ProposeInput, SnapshotInput, TrialConfig
-from app.domain.jobs import MirrorInput, TrialRunOutcome
 from app.domain.webhooks import (
     DeliverInput,
     DeliveryReport,
     FinishDeliveryInput,
     PrepareDeliveriesInput,
 )
+from app.domain.workflow_io import MirrorInput, TrialRunOutcome
 from app.temporal import contract
 
 
@@ -27,7 +27,7 @@ def _declared_only(name: str) -> NotImplementedError:
     return NotImplementedError(f"{name} is a reference: a worker registers its implementation")
 
 
-# Training queue (workers.activities.training.TrainingActivities).
+# Training queue (workers.activities.training_queue.TrainingActivities).
 
 
 @activity.defn(name=contract.SNAPSHOT_DATASET)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from app.domain import CheckpointInfo, SweepResult, SweepStatus
-from app.domain.events import SweepEvent, SweepEventPage
+from app.domain.sweep_events import SweepEvent, SweepEventPage
 from app.temporal import contract
 
 _ENDED_AS: dict[WorkflowExecutionStatus, SweepStatus] = {

@@ -26,8 +26,8 @@ from app.api.errors import NotFound, ServiceUnavailable
 from app.api.routes import events as events_route
 from app.db import session_scope
 from app.db.access import claim_sweep
-from app.domain.events import SweepEvent, SweepEventPage
-from app.domain.jobs import SweepState
+from app.domain.sweep_events import SweepEvent, SweepEventPage
+from app.domain.workflow_io import SweepState
 from app.temporal import contract
 from tests.api.conftest import bearer, mint_token, serve, settings_for
 from tests.api.test_sweeps_api import sweep_body

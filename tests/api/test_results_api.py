@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from app.api import create_app
 from app.db import make_engine, session_scope
 from app.db.access import create_token
-from app.reindex import reindex
+from app.db.reindex import reindex
 from app.temporal import contract
 from tests.api.conftest import bearer, serve, settings_for, wipe_index
 from tests.api.test_sweeps_api import sweep_body, wait_until_ended

@@ -41,7 +41,7 @@ from app.domain import (
     TrialResult,
     TrialStatus,
 )
-from app.domain.events import SWEEP_EVENT_TYPES, SweepEvent
+from app.domain.sweep_events import SWEEP_EVENT_TYPES, SweepEvent
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 METRICS = TrialMetrics(accuracy=0.61, f1_macro=0.55, eval_loss=0.9, num_examples=200)

@@ -51,7 +51,7 @@ def import_all() -> list[str]:
     candidates = [*every_module("app"), "workers.orchestration", "workers.runtime"]
     candidates += every_module("workers.workflows")
     candidates += [
-        m for m in every_module("workers.activities") if m != "workers.activities.training"
+        m for m in every_module("workers.activities") if m != "workers.activities.training_queue"
     ]
     for name in candidates:
         importlib.import_module(name)

@@ -61,7 +61,7 @@ def test_api_and_orchestration_worker_start_without_the_training_stack(tmp_path:
     assert report["proposals"] == 2
 
 
-@pytest.mark.parametrize("module", ["workers.ml.train", "workers.activities.training"])
+@pytest.mark.parametrize("module", ["workers.ml.train", "workers.activities.training_queue"])
 def test_the_probe_does_block_the_training_code(module: str) -> None:
     """The blocker is real: the training worker's own modules do fail under it."""
     blocked = top_level_modules(locked_distributions("train") - locked_distributions())

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.client import AsyncSweepsClient, InvalidRequest, NotFound, SweepsClient
 from app.domain import SweepResult, SweepStatus
-from app.domain.events import SweepEvent
+from app.domain.sweep_events import SweepEvent
 from app.embedded import EmbeddedStack
 from tests.e2e.drills import embedded_stack, tiny_sweep
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.domain import TrialMetrics
-from app.domain.jobs import EvalInput, FineTuneInput
+from app.domain.workflow_io import EvalInput, FineTuneInput
 from app.embedded import EmbeddedStack
 from app.temporal import contract
 from app.temporal.client import connect

@@ -29,8 +29,8 @@ from app.db import IndexUnavailable, make_engine, session_scope
 from app.db import webhooks as repo
 from app.db.migrate import upgrade_to_head
 from app.domain import SweepStatus, TrialStatus
-from app.domain.jobs import MirrorInput
 from app.domain.webhooks import DeliverInput, FinishDeliveryInput
+from app.domain.workflow_io import MirrorInput
 from app.settings import Settings, offset_metrics_ports
 from app.webhooks.address_policy import AddressPolicy
 from app.webhooks.signing import new_secret

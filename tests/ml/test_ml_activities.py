@@ -30,7 +30,7 @@ from app.domain import (
     TrialControl,
 )
 from app.temporal import contract
-from workers.activities.training import (
+from workers.activities.training_queue import (
     TrainingActivities,
     resume_from_heartbeat,
 )

@@ -23,7 +23,7 @@ from temporalio.testing import ActivityEnvironment
 
 from app.domain import CheckpointInfo, DatasetSnapshot, DatasetSpec, EvalInput, FineTuneInput
 from tests.object_store import S3Server
-from workers.activities.training import TrainingActivities
+from workers.activities.training_queue import TrainingActivities
 from workers.ml.checkpoints import complete_checkpoints, is_complete, trial_output_dir
 from workers.ml.evaluate import evaluate_checkpoint
 from workers.ml.hooks import TrainingHooks

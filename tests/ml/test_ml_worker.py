@@ -23,9 +23,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from app.domain import FineTuneInput, TrialControl
-from app.domain.jobs import CheckpointSaved, TrialRunOutcome
+from app.domain.workflow_io import CheckpointSaved, TrialRunOutcome
 from app.temporal import activity_refs, contract
-from workers.activities.training import TrainingActivities
+from workers.activities.training_queue import TrainingActivities
 
 pytestmark = pytest.mark.slow
 

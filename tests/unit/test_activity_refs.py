@@ -17,7 +17,7 @@ from app.temporal import activity_refs
 from app.webhooks.wiring import address_policy, secrets_box
 from workers.activities.mirror import MirrorActivities
 from workers.activities.search import propose_configs
-from workers.activities.training import TrainingActivities
+from workers.activities.training_queue import TrainingActivities
 from workers.activities.webhooks import WebhookActivities
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.logging import JsonLogFormatter, KeyValueFormatter, configure_logging
-from workers.ml.events import log_event
+from workers.ml.log_events import log_event
 
 
 @pytest.fixture

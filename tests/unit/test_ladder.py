@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from app.domain import CheckpointInfo, Ladder, RungResult, TrialMetrics, TrialStatus
-from app.domain.jobs import SweepState
 from app.domain.results import TrialConfig
 from app.domain.space import SweepSpace
+from app.domain.workflow_io import SweepState
 from app.search import ladder
 
 SPACE = SweepSpace.model_validate({"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3}})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from app.api.schemas import SweepLinks, SweepView, TrialCounts
+from app.cli.render import progress_line
 from app.domain import RungSummary, SweepStatus
-from app.render import progress_line
 
 
 def test_progress_line_names_the_rung_and_counts() -> None:

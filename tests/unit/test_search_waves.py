@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.domain.jobs import Observation
+from app.domain.workflow_io import Observation
 from benchmarks.mf_functions import BRANIN
 from benchmarks.search_quality import BUDGETS, make_ladder
 from benchmarks.search_sim import (

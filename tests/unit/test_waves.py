@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.domain.jobs import Observation
+from app.domain.workflow_io import Observation
 from app.search import waves
 
 # A rung as the workflow orders it: survivors best first, then fresh indices ascending.

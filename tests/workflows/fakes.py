@@ -27,7 +27,6 @@ from app.domain import (
     TrialMetrics,
     TrialResult,
 )
-from app.domain.jobs import CheckpointSaved, MirrorInput, ProposeInput, TrialRunOutcome
 from app.domain.results import TrialConfig
 from app.domain.webhooks import (
     DeliverInput,
@@ -36,6 +35,7 @@ from app.domain.webhooks import (
     PrepareDeliveriesInput,
     WebhookEvent,
 )
+from app.domain.workflow_io import CheckpointSaved, MirrorInput, ProposeInput, TrialRunOutcome
 from app.temporal import contract
 from workers.activities.search import propose_configs
 from workers.workflows import ALL_WORKFLOWS

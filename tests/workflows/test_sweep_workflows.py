@@ -17,8 +17,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from app.domain import CheckpointInfo, SweepRequest, SweepResult, SweepStatus, TrialStatus
-from app.domain.events import SweepEvent, SweepEventPage
-from app.domain.jobs import CheckpointSaved, ControlAck, SweepWorkflowInput
+from app.domain.sweep_events import SweepEvent, SweepEventPage
+from app.domain.workflow_io import CheckpointSaved, ControlAck, SweepWorkflowInput
 from app.temporal import contract
 from tests.workflows.fakes import FakeTraining, RecordingProposer, workers
 

@@ -13,7 +13,6 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, Wor
 from temporalio.testing import WorkflowEnvironment
 
 from app.domain import SweepResult, SweepStatus, TrialStatus
-from app.domain.jobs import SweepWorkflowInput
 from app.domain.webhooks import (
     DeliveryReport,
     RungEventData,
@@ -21,6 +20,7 @@ from app.domain.webhooks import (
     TrialEventData,
     WebhookRetrySchedule,
 )
+from app.domain.workflow_io import SweepWorkflowInput
 from app.temporal import contract
 from tests.workflows.fakes import FakeTraining, FakeWebhooks, workers
 from tests.workflows.test_sweep_workflows import make_request

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from app.db import IndexUnavailable, mirror_sweep, session_scope
-from app.domain.jobs import MirrorInput
+from app.domain.workflow_io import MirrorInput
 from app.temporal import contract
 from workers.activities.metrics import MIRROR_LAG, MIRROR_TRIALS, MIRROR_WRITES
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from app.domain.jobs import ProposeInput
 from app.domain.results import TrialConfig
+from app.domain.workflow_io import ProposeInput
 from app.search.sampler import (
     ProposalError,
     min_points_for_fit,

@@ -16,11 +16,11 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from app.domain import CheckpointInfo, TrialControl
-from app.domain.jobs import StopReason
 from app.domain.results import CheckpointReason
+from app.domain.workflow_io import StopReason
 from workers.ml.checkpoints import checkpoint_dir, mark_complete, unmark
-from workers.ml.events import log_debug, log_event
 from workers.ml.hooks import StopRequest, TrainingHooks, TrainingProgress
+from workers.ml.log_events import log_debug, log_event
 from workers.ml.metrics import CHECKPOINT_SAVE_SECONDS, TRAIN_SAMPLES, TRAIN_STEPS
 from workers.ml.publish import CheckpointPublisher, Published
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from app.domain import CheckpointInfo, TrialJob
 from workers.ml import storage
-from workers.ml.events import log_event
+from workers.ml.log_events import log_event
 from workers.ml.storage import Location
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from app.domain import EvalInput, EvalOutcome, TrialMetrics
 from workers.ml import storage
 from workers.ml.checkpoints import is_complete, readable
 from workers.ml.errors import BadInputError
-from workers.ml.events import log_event
 from workers.ml.features import quiet_progress_bars, tokenize
+from workers.ml.log_events import log_event
 from workers.ml.normalise import EVAL_SPLIT
 from workers.ml.snapshot import load_snapshot_splits
 

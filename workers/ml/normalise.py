@@ -11,7 +11,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from app.domain import DatasetSpec
 from workers.ml.dataset_sources import DatasetSource
 from workers.ml.errors import BadInputError
-from workers.ml.events import log_event
+from workers.ml.log_events import log_event
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from app.domain import CheckpointInfo
 from workers.ml import storage
 from workers.ml.checkpoints import MARKER_FILE, prune, size_bytes
-from workers.ml.events import log_warning
+from workers.ml.log_events import log_warning
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from workers.ml.dataset_sources import (
     splits_fingerprint,
 )
 from workers.ml.errors import BadInputError
-from workers.ml.events import log_event
 from workers.ml.features import quiet_progress_bars
+from workers.ml.log_events import log_event
 from workers.ml.normalise import EVAL_SPLIT, TRAIN_SPLIT, normalise_splits
 from workers.ml.storage import Location
 

@@ -28,7 +28,7 @@ from transformers import (
 
 from app.domain import ModelSpec
 from workers.ml.errors import BadInputError
-from workers.ml.events import log_event
+from workers.ml.log_events import log_event
 
 log = logging.getLogger(__name__)
 

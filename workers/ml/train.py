@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from app.domain import CheckpointInfo, TrainOutcome, TrialControl, TrialJob
-from app.domain.jobs import StopReason
+from app.domain.workflow_io import StopReason
 from workers.ml import storage
 from workers.ml.callback import TrialCallback
 from workers.ml.checkpoints import (
@@ -35,9 +35,9 @@ from workers.ml.checkpoints import (
     trial_output_dir,
 )
 from workers.ml.errors import BadInputError
-from workers.ml.events import log_event, log_warning
 from workers.ml.features import quiet_progress_bars, tokenize
 from workers.ml.hooks import TrainingHooks, TrainingProgress
+from workers.ml.log_events import log_event, log_warning
 from workers.ml.metrics import TRAIN_SAMPLES_PER_SECOND
 from workers.ml.normalise import TRAIN_SPLIT
 from workers.ml.publish import CheckpointPublisher

@@ -13,7 +13,7 @@ from transformers import TrainingArguments
 
 from app.domain import TrialJob
 from app.domain.request import BudgetUnit
-from app.domain.training import TrainingParams
+from app.domain.training_params import TrainingParams
 from workers.ml.errors import BadInputError
 
 

@@ -11,9 +11,9 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import Ladder, RungSummary, TrialResult, TrialStatus
-    from app.domain.events import SweepEvent, SweepEventPage
-    from app.domain.jobs import SweepState
     from app.domain.request import Direction
+    from app.domain.sweep_events import SweepEvent, SweepEventPage
+    from app.domain.workflow_io import SweepState
     from app.search import rungs
 
 # An event's fields but id, at and sweep_id (which the engine adds when it appends it).

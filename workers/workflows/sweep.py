@@ -7,7 +7,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import SweepResult
-    from app.domain.jobs import SweepWorkflowInput
+    from app.domain.workflow_io import SweepWorkflowInput
     from app.temporal import contract
 
 from workers.workflows.engine import SweepEngine

@@ -11,7 +11,7 @@ from app.api.deps import Gateway
 from app.api.errors import responses
 from app.api.params import TrialId
 from app.api.schemas import CancelAccepted, CheckpointRequest
-from app.domain.jobs import ControlAck
+from app.domain.workflow_io import ControlAck
 from app.temporal import contract
 
 router = APIRouter(prefix="/sweeps/{sweep_id}", tags=["control"])

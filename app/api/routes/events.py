@@ -14,7 +14,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from app.api.auth import OwnedSweepId
 from app.api.deps import Gateway
 from app.api.errors import ApiError, responses
-from app.domain.events import SWEEP_EVENT_TYPES, SweepEvent, SweepEventPage
+from app.domain.sweep_events import SWEEP_EVENT_TYPES, SweepEvent, SweepEventPage
 from app.temporal import contract
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])

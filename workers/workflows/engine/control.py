@@ -18,9 +18,9 @@ with workflow.unsafe.imports_passed_through():
         TrialResult,
         TrialStatus,
     )
-    from app.domain.events import SweepEventPage
-    from app.domain.jobs import CheckpointSaved, ControlAck
     from app.domain.results import FINAL_TRIAL_STATUSES
+    from app.domain.sweep_events import SweepEventPage
+    from app.domain.workflow_io import CheckpointSaved, ControlAck
     from app.temporal import contract
 
 from workers.workflows import journal

@@ -23,9 +23,9 @@ with workflow.unsafe.imports_passed_through():
         SweepStatus,
         TrialStatus,
     )
-    from app.domain.jobs import SweepWorkflowInput
     from app.domain.results import FINAL_TRIAL_STATUSES
     from app.domain.webhooks import END_EVENT_OF
+    from app.domain.workflow_io import SweepWorkflowInput
     from app.search import ladder
     from app.temporal import activity_refs, contract
 

@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from app.domain.jobs import MirrorInput
+    from app.domain.workflow_io import MirrorInput
     from app.temporal import activity_refs, contract
 
 from workers.workflows.engine.state import EngineState, root_message

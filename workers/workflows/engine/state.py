@@ -1,6 +1,6 @@
 """The sweep engine's state and the reads every part of it shares.
 
-``SweepState`` (app.domain.jobs) is the durable part: it is carried over continue-as-new, so
+``SweepState`` (app.domain.workflow_io) is the durable part: it is carried over continue-as-new, so
 nothing that must survive a new run lives only in the attributes set here. Those are this
 run's bookkeeping: what the mirror still has to write, webhook starts in flight, whether the
 run is draining toward continue-as-new.
@@ -21,8 +21,8 @@ with workflow.unsafe.imports_passed_through():
         SweepStatus,
         TrialResult,
     )
-    from app.domain.events import SweepEventType
-    from app.domain.jobs import SweepState, SweepWorkflowInput
+    from app.domain.sweep_events import SweepEventType
+    from app.domain.workflow_io import SweepState, SweepWorkflowInput
     from app.search import ladder, rungs
     from app.temporal import contract
 

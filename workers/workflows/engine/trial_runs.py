@@ -17,7 +17,7 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import FineTuneInput, RungResult, TrainingParams, TrialJob, TrialStatus
-    from app.domain.jobs import SweepWorkflowInput, TrialRunOutcome
+    from app.domain.workflow_io import SweepWorkflowInput, TrialRunOutcome
     from app.search import ladder
     from app.temporal import activity_refs, contract
 

@@ -21,9 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.api.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from app.domain import SweepRequest, SweepResult
-from app.domain.events import SweepEventPage
-from app.domain.jobs import ControlAck, SweepWorkflowInput
+from app.domain.sweep_events import SweepEventPage
 from app.domain.webhooks import WebhookDispatchInput
+from app.domain.workflow_io import ControlAck, SweepWorkflowInput
 from app.settings import Settings
 from app.temporal import contract
 from app.temporal.sweep_state import sweep_events, sweep_state

@@ -34,13 +34,13 @@ from app.domain import (
     TrialControl,
     TrialJob,
 )
-from app.domain.jobs import CheckpointSaved, TrialRunOutcome
+from app.domain.workflow_io import CheckpointSaved, TrialRunOutcome
 from app.temporal import contract
 from workers.ml.checkpoints import is_complete
 from workers.ml.errors import BadInputError
 from workers.ml.evaluate import evaluate_checkpoint
-from workers.ml.events import log_event, log_warning
 from workers.ml.hooks import StopRequest, TrainingHooks, TrainingProgress
+from workers.ml.log_events import log_event, log_warning
 from workers.ml.metrics import TRAINING_RUNS, TRIALS_RUNNING
 from workers.ml.snapshot import create_snapshot
 from workers.ml.train import fine_tune

@@ -7,7 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.domain.events import SweepEvent
 from app.domain.request import (
     BudgetUnit,
     DatasetSpec,
@@ -26,7 +25,8 @@ from app.domain.results import (
     TrialResult,
 )
 from app.domain.space import ParamValue, SweepSpace
-from app.domain.training import TrainingParams
+from app.domain.sweep_events import SweepEvent
+from app.domain.training_params import TrainingParams
 from app.domain.webhooks import WebhookRetrySchedule
 
 
