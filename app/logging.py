@@ -98,7 +98,8 @@ LogFormat = Literal["text", "json"]
 
 def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
     """``level`` is a level for everything, optionally followed by per-logger ones:
-    ``INFO,workers.ml.steps=DEBUG`` adds one line per optimizer step to the INFO logs.
+    ``INFO,workers.ml.steps=DEBUG`` adds one line per optimizer step to the INFO logs;
+    ``INFO,alembic=INFO`` the migration lines, which are otherwise shown only at DEBUG.
     ``fmt``: ``text`` (key=value) or ``json`` (one object per line)."""
     root_level, per_logger = parse_levels(level)
     handler = logging.StreamHandler(sys.stderr)
@@ -113,6 +114,10 @@ def configure_logging(level: str = "INFO", fmt: LogFormat = "text") -> None:
     root.setLevel(root_level)
     for noisy in ("httpx", "urllib3", "filelock", "datasets", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Alembic says a dozen INFO lines per migration run, at every start of `sweeps dev`
+    # even with nothing to migrate: shown at DEBUG or on request (``INFO,alembic=INFO``).
+    quiet = logging.getLevelNamesMapping()[root_level] > logging.DEBUG
+    logging.getLogger("alembic").setLevel(logging.WARNING if quiet else logging.NOTSET)
     for name, named_level in per_logger.items():
         logging.getLogger(name).setLevel(named_level)
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -22,7 +25,7 @@ from app.domain import SweepRequest, SweepResult, SweepStatus
 from app.embedded import EmbeddedStack, EmbeddedStackError
 from app.logging import configure_logging
 from app.presets import preset
-from app.settings import DEVELOPMENT_WEBHOOK_HOSTS
+from app.settings import DEVELOPMENT_WEBHOOK_HOSTS, Settings
 
 TemporalPort = Annotated[int, typer.Option(help="Port of the embedded Temporal server.")]
 UiPort = Annotated[int, typer.Option(help="Port of the Temporal Web UI.")]
@@ -42,6 +45,36 @@ def _allow_local_webhooks() -> str:
     return f"webhooks may reach {allowed} (development allow-list; SWEEPS_WEBHOOK_ALLOWED_HOSTS)"
 
 
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM (docker stop, systemd, `timeout`, CI runners) stops the stack as Ctrl-C does,
+    and Ctrl-C works even where the starting shell left SIGINT ignored (a background job of
+    a script inherits that): both handlers are installed here rather than inherited."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        # One stop at a time: a second signal must not cut the first stop short.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stack(settings: Settings, temporal_port: int, ui_port: int, api_port: int) -> EmbeddedStack:
+    return EmbeddedStack(
+        settings,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        api_port=api_port,
+        die_with_supervisor=True,  # this process starts its children from the main thread
+    )
+
+
 @cli.command(rich_help_panel=STACK_PANEL)
 def dev(
     data_dir: DataDir = None,
@@ -49,23 +82,16 @@ def dev(
     ui_port: UiPort = 8233,
     api_port: ApiPort = 8000,
 ) -> None:
-    """Run the embedded stack (Temporal dev server, both workers) until Ctrl-C."""
+    """Run the embedded stack (Temporal dev server, both workers) until Ctrl-C or SIGTERM."""
     webhooks_note = _allow_local_webhooks()
     settings = settings_for(data_dir)
     configure_logging(settings.log_level, settings.log_format)
-    stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
+    stack = _stack(settings, temporal_port, ui_port, api_port)
     try:
-        with stack:
-            err.print(f"API at {stack.api_url} (docs: {stack.api_url}/docs)")
-            err.print(_auth_note(stack))
-            err.print(webhooks_note)
-            err.print(f"Temporal at {stack.address}, Web UI at {stack.ui_url}")
-            err.print(
-                f"use it from another shell: export SWEEPS_API_URL={stack.api_url}"
-                + (f" SWEEPS_TOKEN={stack.admin_token}" if stack.admin_token else "")
-            )
-            err.print(f"logs in {stack.log_dir}; press Ctrl-C to stop")
+        with _stop_signals_interrupt(), stack:
+            # The banner inside: a signal sent as soon as it reads "Ctrl-C" stops cleanly.
             try:
+                _print_banner(stack, webhooks_note)
                 while True:
                     stack.check_alive()
                     time.sleep(1)
@@ -103,10 +129,10 @@ def demo(
     webhooks_note = _allow_local_webhooks()
     settings = settings_for(data_dir)
     configure_logging("WARNING")
-    stack = EmbeddedStack(settings, temporal_port=temporal_port, ui_port=ui_port, api_port=api_port)
+    stack = _stack(settings, temporal_port, ui_port, api_port)
     started = time.monotonic()
     try:
-        with stack:
+        with _stop_signals_interrupt(), stack:
             err.print(
                 f"embedded stack up: API {stack.api_url}/docs, Temporal Web UI {stack.ui_url}"
             )
@@ -130,6 +156,18 @@ def demo(
         print_summary(out, view, board)
     if view.status != SweepStatus.COMPLETED:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_banner(stack: EmbeddedStack, webhooks_note: str) -> None:
+    err.print(f"API at {stack.api_url} (docs: {stack.api_url}/docs)")
+    err.print(_auth_note(stack))
+    err.print(webhooks_note)
+    err.print(f"Temporal at {stack.address}, Web UI at {stack.ui_url}")
+    err.print(
+        f"use it from another shell: export SWEEPS_API_URL={stack.api_url}"
+        + (f" SWEEPS_TOKEN={stack.admin_token}" if stack.admin_token else "")
+    )
+    err.print(f"logs in {stack.log_dir}; press Ctrl-C (or send SIGTERM) to stop")
 
 
 def _auth_note(stack: EmbeddedStack) -> str:
