@@ -56,7 +56,7 @@ test-fast: install
 # The control and fault drills at full size (`make test` runs them reduced), then the figures.
 faults: install
 	SWEEPS_DRILLS=full $(UV) run pytest --timeout 1800 tests/e2e/test_faults.py tests/e2e/test_control.py $(ARGS)
-	$(UV) run python -m benchmarks.fault_drills
+	$(UV) run python -m benchmarks.service.fault_drills
 
 # Figures go to BENCHMARKS.md and docs/figures/; `make bench ARGS=--quick` is the short form.
 bench: install-bench

@@ -1,6 +1,6 @@
 """One trial's training in a process of its own, through the service or as a bare script.
 
-    python -m benchmarks.trial_process {service,bare} JOB_JSON RESULT_JSON [--address HOST:PORT]
+    python -m benchmarks.service.trial_process {service,bare} JOB_JSON RESULT_JSON [--address HOST:PORT]
 
 ``service``: this process is a training worker (the product's worker options and activities,
 logging configured as the worker's entry point does); it starts the real training workflow

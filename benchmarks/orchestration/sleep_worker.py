@@ -1,12 +1,12 @@
 """A stand-in training worker for the orchestration benchmark: its fine-tune sleeps.
 
-    python -m benchmarks.sleep_worker        (started by benchmarks.orchestration)
+    python -m benchmarks.orchestration.sleep_worker        (started by benchmarks.orchestration.orchestration)
 
 It polls the training queue under the real activity names, so everything around training
 runs for real: the sweep workflow, proposals, the results-index mirror, the API. Training sleeps
 one second per unit of budget (a ladder of budget 1 is a 1-second trial); evaluation returns at
 once with a score derived from the checkpoint's name, since model evaluation is the ML cost,
-measured apart (benchmarks.service_overhead). Sweeps run each (trial, rung) as one
+measured apart (benchmarks.service.service_overhead). Sweeps run each (trial, rung) as one
 train_and_evaluate activity; the separate fine_tune and evaluate_checkpoint are registered too,
 for sweeps started before that (and for measuring that design).
 """

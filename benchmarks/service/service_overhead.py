@@ -1,9 +1,9 @@
 """The cost of running a trial through the service: one trial's training through the
 fine-tune activity on a real Temporal worker, against the same Trainer run as a bare script.
 
-    uv run python -m benchmarks.service_overhead [--quick] [--runs N] [--steps N]
+    uv run python -m benchmarks.service.service_overhead [--quick] [--runs N] [--steps N]
 
-Each run is a fresh process (``benchmarks.trial_process``), the variants interleaved
+Each run is a fresh process (``benchmarks.service.trial_process``), the variants interleaved
 (service, bare, service, bare ...). The Temporal dev server (in memory) and the
 orchestration-side worker, which runs the real training workflow and a stand-in for the
 sweep that answers the activity's control queries, live in this process and the server's,
@@ -39,9 +39,9 @@ from app.domain import (
 )
 from app.embedded import free_port, port_is_open, temporal_cli
 from app.temporal import contract
-from benchmarks.report import machine, prepend_section, today
-from benchmarks.spread import interleaved, median_ratio, spread
-from benchmarks.sweep_stand_in import FINISH_SIGNAL, SweepStandIn
+from benchmarks.common.report import machine, prepend_section, today
+from benchmarks.common.spread import interleaved, median_ratio, spread
+from benchmarks.service.sweep_stand_in import FINISH_SIGNAL, SweepStandIn
 from workers.workflows.training import CheckpointedBertTrainingWorkflow
 
 VARIANTS = ("service", "bare")
@@ -112,7 +112,7 @@ async def measure(
     job_file = root / f"{job.sweep_id}.job.json"
     result_file = root / f"{job.sweep_id}.result.json"
     job_file.write_text(job.model_dump_json())
-    argv = [sys.executable, "-m", "benchmarks.trial_process", variant, str(job_file)]
+    argv = [sys.executable, "-m", "benchmarks.service.trial_process", variant, str(job_file)]
     argv += [str(result_file), "--address", address]
     stand_in = None
     if variant == "service":
@@ -264,7 +264,7 @@ def main() -> None:
         *([f"--runs {args.runs}"] if args.runs else []),
         *([f"--steps {args.steps}"] if args.steps else []),
     ]
-    command = " ".join(["uv run python -m benchmarks.service_overhead", *flags])
+    command = " ".join(["uv run python -m benchmarks.service.service_overhead", *flags])
     text = section(size, command, measured)
     prepend_section(text)
     print(text)
