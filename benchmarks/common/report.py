@@ -62,8 +62,9 @@ def prepend_section(section: str) -> None:
 
 
 def row_key(line: str) -> str:
-    """The first cell of a table row (escaped pipes kept as they are)."""
-    return line.strip().removeprefix("|").replace("\\|", "\0").split("|")[0].strip()
+    """The first cell of a table row, as ``Figure.what`` (escaped pipes unescaped)."""
+    cell = line.strip().removeprefix("|").replace("\\|", "\0").split("|")[0]
+    return cell.replace("\0", "|").strip()
 
 
 def record_figures(figures: Sequence[Figure], path: Path | None = None) -> None:

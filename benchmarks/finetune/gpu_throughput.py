@@ -7,8 +7,9 @@ Not part of ``make bench`` (that runs on CPU machines): run it by hand on a GPU 
 defaults (batch 32, 20 warm-up and 5 x 30 timed steps per variant) are sized to finish in under
 8 minutes on one H200; ``--pending`` writes the 'figures pending' section instead. Each
 of four variants (fp32, bf16, each without and with ``torch.compile``) trains one trial
-through ``workers.ml.train.fine_tune``, the function the ``fine_tune`` activity calls, so the
-Trainer settings, the trial callback, checkpointing and the data path are the product's own.
+through ``workers.ml.train.fine_tune``, the function the ``train_and_evaluate`` activity trains
+with, so the Trainer settings, the trial callback, checkpointing and the data path are the
+product's own.
 
 Nothing can be downloaded, so the model is ``BertForSequenceClassification(BertConfig())``
 with random weights (``BertConfig()``'s defaults are bert-base-uncased's architecture: 12
@@ -255,8 +256,8 @@ def results_section(plan: Plan, results: list[Measured], vocabulary: str, comman
         "",
         f"Command: `{command}`. Machine: {machine}.",
         "",
-        f"One trial per variant through `workers.ml.train.fine_tune` (the `fine_tune` activity's "
-        f"training path): bert-base-uncased's architecture (`BertConfig()`, random weights, the "
+        f"One trial per variant through `workers.ml.train.fine_tune` (the `train_and_evaluate` "
+        f"activity's training path): bert-base-uncased's architecture (`BertConfig()`, random weights, the "
         f"bundled uncased WordPiece tokenizer: {vocabulary}), 3 labels, batch {plan.batch_size}, "
         f"every example exactly {plan.max_length} tokens. Timed: {plan.windows} windows of "
         f"{plan.window_steps} optimizer steps after {plan.warmup} warm-up steps; samples/s is the "
