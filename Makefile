@@ -13,7 +13,7 @@ help:
 	@echo "make demo      install everything, run the sample sweep on the embedded stack"
 	@echo "make test      install everything, run lint, type checks and the whole test suite"
 	@echo "make dev       run the embedded stack until Ctrl-C"
-	@echo "make faults    fault drills at full size, and their figures in BENCHMARKS.md"
+	@echo "make faults    fault drills at full size, and their figures in docs/benchmarks-history.md"
 	@echo "make bench     every benchmark side by side with Optuna and Ray Tune (ARGS=--quick: minutes)"
 
 bootstrap:
@@ -56,9 +56,10 @@ test-fast: install
 # The control and fault drills at full size (`make test` runs them reduced), then the figures.
 faults: install
 	SWEEPS_DRILLS=full $(UV) run pytest --timeout 1800 tests/e2e/test_faults.py tests/e2e/test_control.py $(ARGS)
-	$(UV) run python -m benchmarks.fault_drills
+	$(UV) run python -m benchmarks.service.fault_drills
 
-# Figures go to BENCHMARKS.md and docs/figures/; `make bench ARGS=--quick` is the short form.
+# Sections go to docs/benchmarks-history.md, current figures to the table in BENCHMARKS.md, curves to
+# docs/figures/; `make bench ARGS=--quick` is the short form.
 bench: install-bench
 	$(UV) run python -m benchmarks $(ARGS)
 

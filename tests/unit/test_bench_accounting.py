@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.presets import preset
-from benchmarks.spread import interleaved, median_ratio, spread
-from benchmarks.step_ledger import (
+from benchmarks.common.spread import interleaved, median_ratio, spread
+from benchmarks.finetune.step_ledger import (
     RungRun,
     ladder_entrants,
     planned_steps,

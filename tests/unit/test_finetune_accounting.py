@@ -13,7 +13,7 @@ from app.domain import (
     TrialResult,
     TrialStatus,
 )
-from benchmarks.finetune_accounting import (
+from benchmarks.finetune.finetune_accounting import (
     evaluations,
     ladder,
     planned_steps,

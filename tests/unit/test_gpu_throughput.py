@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import gpu_throughput, report
-from benchmarks.gpu_throughput import Plan, Variant, step_clock, window_rates
+from benchmarks.common import report
+from benchmarks.finetune import gpu_throughput
+from benchmarks.finetune.gpu_throughput import Plan, Variant, step_clock, window_rates
 from workers.ml.hooks import TrainingProgress
 
 
@@ -46,9 +47,9 @@ def test_variant_labels_name_precision_and_compilation() -> None:
 def test_a_measured_run_drops_the_pending_section(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    benchmarks = tmp_path / "BENCHMARKS.md"
-    monkeypatch.setattr(gpu_throughput, "BENCHMARKS", benchmarks)
-    monkeypatch.setattr(report, "BENCHMARKS", benchmarks)
+    benchmarks = tmp_path / "benchmarks-history.md"
+    monkeypatch.setattr(gpu_throughput, "HISTORY", benchmarks)
+    monkeypatch.setattr(report, "HISTORY", benchmarks)
     report.prepend_section("## Older figures\n\nkept")
     report.prepend_section(gpu_throughput.pending_section())
     gpu_throughput.drop_pending_section()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks.orchestration import Run
+from benchmarks.orchestration.orchestration import Run
 
 
 def test_perfect_packing_costs_nothing() -> None:

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from app.domain.request import Ladder, Rung
-from benchmarks.mf_functions import (
+from benchmarks.search.mf_functions import (
     BRANIN,
     BRANIN_MINIMISERS,
     BRANIN_OPTIMUM,
@@ -18,8 +18,8 @@ from benchmarks.mf_functions import (
     augmented_branin,
     augmented_hartmann6,
 )
-from benchmarks.search_quality import make_ladder
-from benchmarks.search_sim import run_ladder, run_optuna_hyperband, run_random, training_cost
+from benchmarks.search.search_quality import make_ladder
+from benchmarks.search.search_sim import run_ladder, run_optuna_hyperband, run_random, training_cost
 
 
 @pytest.mark.parametrize("x", BRANIN_MINIMISERS)

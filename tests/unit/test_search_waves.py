@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from app.domain.workflow_io import Observation
-from benchmarks.mf_functions import BRANIN
-from benchmarks.search_quality import BUDGETS, make_ladder
-from benchmarks.search_sim import (
+from benchmarks.search.mf_functions import BRANIN
+from benchmarks.search.search_quality import BUDGETS, make_ladder
+from benchmarks.search.search_sim import (
     Waves,
     run_ladder,
     run_optuna_hyperband,

@@ -1,6 +1,6 @@
 """The service-figures table quotes the newest fault-drill section's recovery figures."""
 
-from benchmarks.service_figures import recovery_rows
+from benchmarks.service.service_figures import recovery_rows
 
 SECTIONS = """# Benchmarks
 

@@ -46,7 +46,7 @@ from app.domain.workflow_io import Observation, ProposeInput
 from app.search import rungs
 from app.search import waves as waves_lib
 from app.search.sampler import propose, to_distributions
-from benchmarks.mf_functions import MFFunction
+from benchmarks.search.mf_functions import MFFunction
 
 DIRECTION: Direction = "minimize"
 

@@ -1,6 +1,6 @@
-"""Time the sample sweeps end to end and record the figures in BENCHMARKS.md.
+"""Time the sample sweeps end to end and record the figures in the benchmark history.
 
-    uv run python -m benchmarks.demo_sweep [--preset default|tiny] [--runs N]
+    uv run python -m benchmarks.service.demo_sweep [--preset default|tiny] [--runs N]
 
 Each run is `sweeps demo --json` on a fresh state directory (dev server start, workers,
 snapshot, the whole ladder, shutdown), so the wall time is what a user waits for.
@@ -18,7 +18,7 @@ import time
 
 from app.domain import SweepResult
 from app.embedded import free_port
-from benchmarks.report import machine, prepend_section, today
+from benchmarks.common.report import machine, prepend_section, today
 
 MAJORITY_CLASS_ACCURACY = 16186 / 38158  # negative tweets in the bundled corpus
 
@@ -55,7 +55,9 @@ def main() -> None:
 
     walls = [r[1] for r in rows]
     accs = [r[2] for r in rows]
-    command = f"uv run python -m benchmarks.demo_sweep --preset {args.preset} --runs {args.runs}"
+    command = (
+        f"uv run python -m benchmarks.service.demo_sweep --preset {args.preset} --runs {args.runs}"
+    )
     lines = [
         f"## Sample sweep `--preset {args.preset}` ({today()})",
         "",

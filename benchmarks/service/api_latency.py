@@ -1,6 +1,6 @@
-"""Latency of the REST API over HTTP (uvicorn), recorded in BENCHMARKS.md.
+"""Latency of the REST API over HTTP (uvicorn), recorded in the benchmark history.
 
-    uv run python -m benchmarks.api_latency [--trials 100000 1000] [--calls 200] [--posts 100]
+    uv run python -m benchmarks.service.api_latency [--trials 100000 1000] [--calls 200] [--posts 100]
 
 - GET /sweeps/{id}/leaderboard?limit=20 on sweeps of 100,000 and 1,000 trials x 4 rungs
   bulk-loaded into a throwaway Postgres database: the cost must not grow with the sweep.
@@ -25,8 +25,8 @@ from app.db.migrate import upgrade_to_head
 from app.embedded import EmbeddedStack, free_port
 from app.presets import preset
 from app.settings import Settings
-from benchmarks.leaderboard import Timing, load_sweep, throwaway_postgres, time_calls
-from benchmarks.report import machine, prepend_section, today
+from benchmarks.common.report import machine, prepend_section, today
+from benchmarks.service.leaderboard import Timing, load_sweep, throwaway_postgres, time_calls
 
 
 def measure(url: str, sizes: list[int], calls: int, posts: int) -> list[str]:
@@ -102,7 +102,7 @@ def main() -> None:
         [
             f"## REST API latency over HTTP ({today()})",
             "",
-            "- command: `uv run python -m benchmarks.api_latency`",
+            "- command: `uv run python -m benchmarks.service.api_latency`",
             f"- machine: {machine()}; Postgres 15 and the Temporal dev server on the same machine",
             "- client: httpx, one connection, sequential calls after a warm-up; uvicorn, one process",
             "",

@@ -36,7 +36,7 @@ from app.domain import (
 )
 from app.search import rungs
 from app.search.sampler import propose
-from benchmarks.step_ledger import Promotion, RungRun
+from benchmarks.finetune.step_ledger import Promotion, RungRun
 from workers.activities.training_queue import TrainingActivities
 
 

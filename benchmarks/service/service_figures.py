@@ -1,11 +1,11 @@
 """The service's own figures in one table: leaderboard and POST latency, recovery.
 
-    uv run python -m benchmarks.service_figures [--quick]
+    uv run python -m benchmarks.service.service_figures [--quick]
 
-Measures the REST API again (``benchmarks.api_latency``: the leaderboard of sweeps of 1,000
+Measures the REST API again (``benchmarks.service.api_latency``: the leaderboard of sweeps of 1,000
 and 100,000 trials x 4 rungs in a throwaway Postgres database, and ``POST /sweeps`` against
 the dev server) and quotes the recovery figures of the newest fault-drill section of
-BENCHMARKS.md (``make faults`` measures them: a drill kills the training worker three times
+docs/benchmarks-history.md (``make faults`` measures them: a drill kills the training worker three times
 and takes about ten minutes, too long to repeat here), with that section's date.
 """
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import re
 
-from benchmarks.api_latency import measure_calls
-from benchmarks.leaderboard import throwaway_postgres
-from benchmarks.report import BENCHMARKS, machine, prepend_section, today
+from benchmarks.common.report import HISTORY, machine, prepend_section, today
+from benchmarks.service.api_latency import measure_calls
+from benchmarks.service.leaderboard import throwaway_postgres
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 FAULT_DRILLS = "## Fault drills"
@@ -56,13 +56,15 @@ def main(argv: list[str] | None = None) -> None:
 
     with throwaway_postgres(args.admin_url) as url:
         timings = measure_calls(url, sizes, calls, posts)
-    command = "uv run python -m benchmarks.service_figures" + (" --quick" if args.quick else "")
+    command = "uv run python -m benchmarks.service.service_figures" + (
+        " --quick" if args.quick else ""
+    )
     rows = [
         f"| {label}: p50 / p95 | {t.p50_ms:.1f} ms / {t.p95_ms:.1f} ms ({t.calls} calls) "
         f"| this run |"
         for label, t in timings
     ]
-    rows += recovery_rows(BENCHMARKS.read_text() if BENCHMARKS.exists() else "")
+    rows += recovery_rows(HISTORY.read_text() if HISTORY.exists() else "")
     section = "\n".join(
         [
             f"## Service figures ({today()})",

@@ -1,6 +1,6 @@
 """The peers of the orchestration benchmark: Optuna and Ray Tune running sleeping trials.
 
-    python -m benchmarks.peers {optuna-sqlite,optuna-postgres,optuna-memory,ray}
+    python -m benchmarks.orchestration.peers {optuna-sqlite,optuna-postgres,optuna-memory,ray}
         --trials N --seconds S --concurrency C
 
 Prints one JSON line: wall seconds (first trial start to last trial end, startup excluded),

@@ -1,6 +1,6 @@
 """Leaderboard latency of the results index on large sweeps (repository level).
 
-    uv run python -m benchmarks.leaderboard [--url URL] [--trials 100000 1000]
+    uv run python -m benchmarks.service.leaderboard [--url URL] [--trials 100000 1000]
         [--rungs 4] [--shape full|halving] [--calls 200]
 
 Without --url, a throwaway database is created on the local Postgres (see --admin-url)

@@ -1,14 +1,13 @@
-"""A stand-in training worker for the orchestration benchmark: its fine-tune sleeps.
+"""A stand-in training worker for the orchestration benchmark: its training sleeps.
 
-    python -m benchmarks.sleep_worker        (started by benchmarks.orchestration)
+    python -m benchmarks.orchestration.sleep_worker   (started by the orchestration benchmark)
 
-It polls the training queue under the real activity names, so everything around training
-runs for real: the sweep workflow, proposals, the results-index mirror, the API. Training sleeps
-one second per unit of budget (a ladder of budget 1 is a 1-second trial); evaluation returns at
-once with a score derived from the checkpoint's name, since model evaluation is the ML cost,
-measured apart (benchmarks.service_overhead). Sweeps run each (trial, rung) as one
-train_and_evaluate activity; the separate fine_tune and evaluate_checkpoint are registered too,
-for sweeps started before that (and for measuring that design).
+It polls the training queue under the real activity names (the dataset snapshot and each
+(trial, rung) run's train_and_evaluate), so everything around training runs for real: the
+sweep workflow, proposals, the results-index mirror, the API. Training sleeps one second per
+unit of budget (a ladder of budget 1 is a 1-second trial); the evaluation that follows returns
+at once with a score derived from the checkpoint's name, since model evaluation is the ML
+cost, measured apart (benchmarks.service.service_overhead).
 """
 
 from __future__ import annotations
@@ -53,8 +52,7 @@ async def snapshot_dataset(inp: SnapshotInput) -> DatasetSnapshot:
     )
 
 
-@activity.defn(name=contract.FINE_TUNE)
-async def fine_tune(inp: FineTuneInput) -> TrainOutcome:
+async def sleep_through(inp: FineTuneInput) -> TrainOutcome:
     job = inp.job
     await asyncio.sleep(float(job.budget))
     step = int(job.budget)
@@ -70,8 +68,7 @@ async def fine_tune(inp: FineTuneInput) -> TrainOutcome:
     )
 
 
-@activity.defn(name=contract.EVALUATE)
-async def evaluate_checkpoint(inp: EvalInput) -> EvalOutcome:
+def score(inp: EvalInput) -> EvalOutcome:
     digest = hashlib.sha256(inp.checkpoint.path.encode()).digest()
     accuracy = 0.5 + digest[0] / 1000
     return EvalOutcome(
@@ -84,8 +81,8 @@ async def evaluate_checkpoint(inp: EvalInput) -> EvalOutcome:
 
 @activity.defn(name=contract.TRAIN_AND_EVALUATE)
 async def train_and_evaluate(inp: FineTuneInput) -> TrialRunOutcome:
-    train = await fine_tune(inp)
-    evaluation = await evaluate_checkpoint(inp.job.evaluation_of(train.checkpoint))
+    train = await sleep_through(inp)
+    evaluation = score(inp.job.evaluation_of(train.checkpoint))
     return TrialRunOutcome.evaluated(train, evaluation)
 
 
@@ -94,7 +91,7 @@ async def run() -> None:
     worker = Worker(
         client,
         task_queue=contract.TRAINING_TASK_QUEUE,
-        activities=[snapshot_dataset, fine_tune, evaluate_checkpoint, train_and_evaluate],
+        activities=[snapshot_dataset, train_and_evaluate],
         max_concurrent_activities=SLOTS,
         graceful_shutdown_timeout=timedelta(seconds=5),
     )

@@ -1,8 +1,8 @@
 """Fault-drill figures for the demo model: work redone after each `kill -9` of the training
 worker, time from its restart to training resumed, checkpoint-now latency, and checkpoint
-save time and size; written to BENCHMARKS.md.
+save time and size; written to the benchmark history.
 
-    uv run python -m benchmarks.fault_drills [--kills 3] [--requests 3] [--seed 0]
+    uv run python -m benchmarks.service.fault_drills [--kills 3] [--requests 3] [--seed 0]
 
 One trial of the demo model (MiniLM-L6) trains on the embedded stack. After each checkpoint
 the training worker is killed at a random moment of the next interval and started again.
@@ -31,7 +31,7 @@ from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
 from app.temporal.client import connect
 from app.temporal.sweep_state import latest_checkpoint
-from benchmarks.report import machine, prepend_section, today
+from benchmarks.common.report import machine, prepend_section, today
 
 INTERVAL = 10  # checkpoint every this many steps
 HEARTBEAT_TIMEOUT = 10.0
@@ -230,7 +230,7 @@ def main() -> None:
     kills = figures["kills"]
     saves = figures["saves"]
     command = (
-        f"uv run python -m benchmarks.fault_drills --kills {args.kills} "
+        f"uv run python -m benchmarks.service.fault_drills --kills {args.kills} "
         f"--requests {args.requests} --seed {args.seed}"
     )
     lines = [

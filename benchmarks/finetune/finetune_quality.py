@@ -1,6 +1,6 @@
 """Search quality of real fine-tuning at equal training steps: this service against Optuna.
 
-    uv run python -m benchmarks.finetune_quality [--quick] [--seeds N]
+    uv run python -m benchmarks.finetune.finetune_quality [--quick] [--seeds N]
 
 - This product: a random-init 2-layer BERT (``tiny-bert``) on the bundled tweet corpus,
   through the whole stack (Temporal dev server, both workers, the API): a SweepRequest with
@@ -8,7 +8,7 @@
   followed to its end; its best held-out accuracy is that of the best trial of the top rung,
   its training steps are counted from the trials' rung results.
 - The peer: Optuna's TPESampler with its HyperbandPruner, in this process, training with the
-  product's own training code and a pruning callback (``benchmarks.finetune_optuna``), on
+  product's own training code and a pruning callback (``benchmarks.finetune.finetune_optuna``), on
   the same model, data snapshot, held-out split, space and budgets, until it has trained as
   many steps as the product's sweep of the same seed did.
 
@@ -33,7 +33,8 @@ from app.domain.space import FloatParam, SweepSpace
 from app.domain.training_params import TrainingParams
 from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
-from benchmarks.finetune_accounting import (
+from benchmarks.common.report import machine, prepend_section, today
+from benchmarks.finetune.finetune_accounting import (
     evaluations,
     ladder,
     spread,
@@ -41,8 +42,7 @@ from benchmarks.finetune_accounting import (
     trained_steps,
     verdict,
 )
-from benchmarks.finetune_optuna import PeerRun, run_peer
-from benchmarks.report import machine, prepend_section, today
+from benchmarks.finetune.finetune_optuna import PeerRun, run_peer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +175,7 @@ def section(sizes: Sizes, argv: list[str], pairs: list[tuple[ProductRun, PeerRun
     budgets = ", ".join(f"{r.budget:g}" for r in request.ladder.rungs)
     fresh = ", ".join(str(r.new_trials) for r in request.ladder.rungs[1:])
     majority = peers[0].majority_share
-    command = " ".join(["uv run python -m benchmarks.finetune_quality", *argv])
+    command = " ".join(["uv run python -m benchmarks.finetune.finetune_quality", *argv])
     quick = "--quick" in argv
     rows = [
         f"| {p.seed} | {p.best_accuracy:.4f} | {o.best_accuracy:.4f} | {p.steps} | {o.steps} "

@@ -1,12 +1,12 @@
 """Where a slot's time goes between two trials: phase latencies read from workflow histories.
 
-    uv run python -m benchmarks.slot_phases [--trials 300] [--concurrency 16]
+    uv run python -m benchmarks.orchestration.slot_phases [--trials 300] [--concurrency 16]
 
 Runs this service's sweep of 1-s sleeping trials and the plain-activity floor on one embedded
-stack (as ``benchmarks.orchestration`` does), then reads both workflows' histories and prints,
+stack (as ``benchmarks.orchestration.orchestration`` does), then reads both workflows' histories and prints,
 per phase, the median, mean and 90th percentile in milliseconds: a workflow task waiting for
 the worker and being processed, and each kind of activity waiting to be started and running.
-It explains ``benchmarks.orchestration``'s figures; it records nothing.
+It explains ``benchmarks.orchestration.orchestration``'s figures; it records nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from app.embedded import EmbeddedStack
-from benchmarks.orchestration import describe, run_bare, run_service, service_stack
+from benchmarks.orchestration.orchestration import describe, run_bare, run_service, service_stack
 
 Phases = dict[str, list[float]]
 

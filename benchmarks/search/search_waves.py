@@ -1,9 +1,9 @@
 """Search quality with trials in flight: waved ladder proposals against parallel Optuna.
 
-    uv run python -m benchmarks.search_waves [--quick] [--seeds N] [--scale K]
+    uv run python -m benchmarks.search.search_waves [--quick] [--seeds N] [--scale K]
         [--concurrency C ...] [--lags L ...] [--workers W] [--out PATH]
 
-An experiment beside ``benchmarks.search_quality`` (same functions, ladder and common
+An experiment beside ``benchmarks.search.search_quality`` (same functions, ladder and common
 budget): the sweep runs ``max_concurrency`` = C trials at once, so neither side should see a
 result before the trials started ahead of it finish. Per function and seed it runs
 
@@ -15,7 +15,7 @@ result before the trials started ahead of it finish. Per function and seed it ru
   (``search_sim.run_optuna_parallel``).
 
 It prints a table (median regret [quartiles] over seeds at 25/50/100% of the common budget)
-and writes it to ``--out`` when given; it does not touch BENCHMARKS.md or the figures.
+and writes it to ``--out`` when given; it does not touch the benchmark history or the figures.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.mf_functions import FUNCTIONS
-from benchmarks.report import machine, today
-from benchmarks.search_quality import BUDGETS, FRACTIONS, _fmt, make_ladder, summarise
-from benchmarks.search_sim import (
+from benchmarks.common.report import machine, today
+from benchmarks.search.mf_functions import FUNCTIONS
+from benchmarks.search.search_quality import BUDGETS, FRACTIONS, _fmt, make_ladder, summarise
+from benchmarks.search.search_sim import (
     Curve,
     Waves,
     run_ladder,
@@ -164,9 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"## Search quality with trials in flight, simulated ({today()})",
         "",
-        f"- command: `uv run python -m benchmarks.search_waves {' '.join(argv or sys.argv[1:])}`",
+        f"- command: `uv run python -m benchmarks.search.search_waves {' '.join(argv or sys.argv[1:])}`",
         f"- machine: {machine()}, shared (figures are in budget units, not seconds)",
-        f"- ladder: as `benchmarks.search_quality` at scale {scale}; concurrency {concurrencies}, "
+        f"- ladder: as `benchmarks.search.search_quality` at scale {scale}; concurrency {concurrencies}, "
         f"lags {lags}",
         "",
     ]

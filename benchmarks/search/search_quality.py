@@ -1,12 +1,12 @@
 """Search quality at equal compute on multi-fidelity test functions with known optima.
 
-    uv run python -m benchmarks.search_quality [--quick] [--seeds N] [--scale K] [--workers W]
+    uv run python -m benchmarks.search.search_quality [--quick] [--seeds N] [--scale K] [--workers W]
 
 Seven strategies, each over ``--seeds`` seeds, on the augmented Hartmann-6 and Branin functions
-(``benchmarks/mf_functions.py``), all given the same compute in budget units:
+(``benchmarks/search/mf_functions.py``), all given the same compute in budget units:
 
 1. ladder + TPE: this product's sweep at ``max_concurrency`` = ``--concurrency`` (default 4),
-   simulated with its own search code (``benchmarks/search_sim.py``): fresh trials proposed
+   simulated with its own search code (``benchmarks/search/search_sim.py``): fresh trials proposed
    in waves of that size (``app.search.waves``), promotions continuing from checkpoints; and
    the same sweep at ``max_concurrency`` 1, to set beside Optuna's one trial at a time;
 2. ladder + random: the same ladder with the ``random`` strategy;
@@ -44,9 +44,9 @@ matplotlib.use("Agg")  # before pyplot is imported: no display here
 import matplotlib.pyplot as plt
 
 from app.domain.request import Ladder, Rung
-from benchmarks.mf_functions import FUNCTIONS, MFFunction
-from benchmarks.report import machine, prepend_section, today
-from benchmarks.search_sim import (
+from benchmarks.common.report import machine, prepend_section, today
+from benchmarks.search.mf_functions import FUNCTIONS, MFFunction
+from benchmarks.search.search_sim import (
     Curve,
     Waves,
     run_ladder,
@@ -55,7 +55,7 @@ from benchmarks.search_sim import (
     run_random,
 )
 
-FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
+FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
 ETA = 3
 BUDGETS = (1.0, 3.0, 9.0, 27.0)
 FRACTIONS = (0.25, 0.5, 1.0)
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ladder = make_ladder(scale)
     command = (
-        "uv run python -m benchmarks.search_quality"
+        "uv run python -m benchmarks.search.search_quality"
         + (" --quick" if args.quick else "")
         + (f" --seeds {args.seeds}" if args.seeds else "")
         + (f" --scale {args.scale}" if args.scale else "")
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         "like for like with Optuna's one trial at a time",
         "- strategies: ladder + TPE and ladder + random run the product's `propose`, "
         "`app.search.rungs` and `app.search.waves` in the workflow's order of calls "
-        f"(`benchmarks/search_sim.py`): TPE proposes a rung's fresh trials in waves of c = {c}, "
+        f"(`benchmarks/search/search_sim.py`): TPE proposes a rung's fresh trials in waves of c = {c}, "
         "wave k seeing this rung's results of waves <= k-2 (random proposes once per rung); "
         "the seed's behaviour proposes every fresh trial at its rung's boundary and pays each "
         "promotion's whole budget; Optuna is `TPESampler(seed)` with "
@@ -344,7 +344,7 @@ def main(argv: list[str] | None = None) -> None:
         f"function and seed so runs repeat, one trial at a time and with c = {c} in flight "
         "(`TPESampler(constant_liar=True)`, time measured in budget units); random search "
         "trains every trial at full fidelity",
-        "- noise-free functions (`benchmarks/mf_functions.py`); regret = full-fidelity value "
+        "- noise-free functions (`benchmarks/search/mf_functions.py`); regret = full-fidelity value "
         "of the configuration each strategy would return at that point minus the known optimum",
         "",
     ]

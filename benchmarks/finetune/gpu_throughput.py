@@ -1,14 +1,15 @@
 """GPU fine-tuning throughput of one trial: bert-base-uncased shape, sequence length 128.
 
-    uv run python -m benchmarks.gpu_throughput            # on a CUDA machine
-    uv run python -m benchmarks.gpu_throughput --cpu-smoke  # anywhere: checks the path works
+    uv run python -m benchmarks.finetune.gpu_throughput            # on a CUDA machine
+    uv run python -m benchmarks.finetune.gpu_throughput --cpu-smoke  # anywhere: checks the path works
 
 Not part of ``make bench`` (that runs on CPU machines): run it by hand on a GPU machine. The
 defaults (batch 32, 20 warm-up and 5 x 30 timed steps per variant) are sized to finish in under
 8 minutes on one H200; ``--pending`` writes the 'figures pending' section instead. Each
 of four variants (fp32, bf16, each without and with ``torch.compile``) trains one trial
-through ``workers.ml.train.fine_tune``, the function the ``fine_tune`` activity calls, so the
-Trainer settings, the trial callback, checkpointing and the data path are the product's own.
+through ``workers.ml.train.fine_tune``, the function the ``train_and_evaluate`` activity trains
+with, so the Trainer settings, the trial callback, checkpointing and the data path are the
+product's own.
 
 Nothing can be downloaded, so the model is ``BertForSequenceClassification(BertConfig())``
 with random weights (``BertConfig()``'s defaults are bert-base-uncased's architecture: 12
@@ -56,7 +57,7 @@ from app.domain import (
     TrialConfig,
     TrialJob,
 )
-from benchmarks.report import BENCHMARKS, HEADER, prepend_section, today
+from benchmarks.common.report import HEADER, HISTORY, prepend_section, today
 from workers.ml.dataset_sources import bundled_tweet_csv
 from workers.ml.features import quiet_progress_bars
 from workers.ml.hooks import TrainingHooks, TrainingProgress
@@ -66,7 +67,7 @@ from workers.ml.train import fine_tune
 
 TITLE = "GPU fine-tuning throughput"
 PENDING_HEADING = f"## {TITLE} (pending)"
-FULL_COMMAND = "uv run python -m benchmarks.gpu_throughput"
+FULL_COMMAND = "uv run python -m benchmarks.finetune.gpu_throughput"
 BERT_BASE_VOCAB = 30522
 # bert-base-uncased's special-token ids: [PAD], [UNK], [CLS], [SEP], [MASK].
 BERT_SPECIAL_IDS = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
@@ -255,8 +256,8 @@ def results_section(plan: Plan, results: list[Measured], vocabulary: str, comman
         "",
         f"Command: `{command}`. Machine: {machine}.",
         "",
-        f"One trial per variant through `workers.ml.train.fine_tune` (the `fine_tune` activity's "
-        f"training path): bert-base-uncased's architecture (`BertConfig()`, random weights, the "
+        f"One trial per variant through `workers.ml.train.fine_tune` (the `train_and_evaluate` "
+        f"activity's training path): bert-base-uncased's architecture (`BertConfig()`, random weights, the "
         f"bundled uncased WordPiece tokenizer: {vocabulary}), 3 labels, batch {plan.batch_size}, "
         f"every example exactly {plan.max_length} tokens. Timed: {plan.windows} windows of "
         f"{plan.window_steps} optimizer steps after {plan.warmup} warm-up steps; samples/s is the "
@@ -305,13 +306,13 @@ def pending_section() -> str:
 
 def drop_pending_section() -> None:
     """A measured run supersedes the 'pending' note."""
-    if not BENCHMARKS.exists():
+    if not HISTORY.exists():
         return
-    text = BENCHMARKS.read_text()
+    text = HISTORY.read_text()
     pattern = re.escape(PENDING_HEADING) + r"\n.*?(?=^## |\Z)"
     cleaned = re.sub(pattern, "", text, flags=re.DOTALL | re.MULTILINE)
     if cleaned != text:
-        BENCHMARKS.write_text(HEADER + cleaned.removeprefix(HEADER).lstrip())
+        HISTORY.write_text(HEADER + cleaned.removeprefix(HEADER).lstrip())
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument(
         "--pending", action="store_true",
-        help="only write the 'figures pending' section to BENCHMARKS.md (no GPU at hand)",
+        help="only write the 'figures pending' section to the history (no GPU at hand)",
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first")
@@ -410,11 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(args)
     results, vocabulary = run(plan, cuda and not args.cpu_smoke)
     if args.cpu_smoke:
-        print("cpu smoke: the path works; BENCHMARKS.md left unchanged", file=sys.stderr)
+        print("cpu smoke: the path works; the history left unchanged", file=sys.stderr)
         return 0
     drop_pending_section()
     prepend_section(results_section(plan, results, vocabulary, command_line(args)))
-    print(f"wrote the '{TITLE}' section to {BENCHMARKS}", file=sys.stderr)
+    print(f"wrote the '{TITLE}' section to {HISTORY}", file=sys.stderr)
     return 0
 
 

@@ -1,10 +1,10 @@
 """What checkpoint continuation saves: the demo ladder with promotions continuing from their
 checkpoints, against the same ladder retraining promoted trials from scratch.
 
-    uv run python -m benchmarks.checkpoint_savings [--quick]
+    uv run python -m benchmarks.finetune.checkpoint_savings [--quick]
 
 Both ladders run in this process through the product's train_and_evaluate activity
-(``benchmarks.inprocess_ladder``) on the same proposals; steps are counted per run as the
+(``benchmarks.finetune.inprocess_ladder``) on the same proposals; steps are counted per run as the
 global step reached minus the step it resumed from. ``--quick`` runs the tiny preset (random
 -init 2-layer BERT); the default is the demo preset (pretrained MiniLM-L6).
 """
@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 from app.presets import PresetName, preset
-from benchmarks.inprocess_ladder import InProcessLadder, LadderRun
-from benchmarks.report import machine, prepend_section, today
-from benchmarks.step_ledger import (
+from benchmarks.common.report import machine, prepend_section, today
+from benchmarks.finetune.inprocess_ladder import InProcessLadder, LadderRun
+from benchmarks.finetune.step_ledger import (
     ladder_entrants,
     planned_steps,
     ratio,
@@ -98,7 +98,9 @@ def main() -> None:
         for promotion in ("continue", "scratch"):
             print(f"ladder, promotions: {promotion}", file=sys.stderr, flush=True)
             runs[promotion] = ladder.run(promotion)
-    command = "uv run python -m benchmarks.checkpoint_savings" + (" --quick" if args.quick else "")
+    command = "uv run python -m benchmarks.finetune.checkpoint_savings" + (
+        " --quick" if args.quick else ""
+    )
     text = section(preset_name, command, runs["continue"], runs["scratch"])
     prepend_section(text)
     print(text)

@@ -36,7 +36,7 @@ from transformers import (
 from app.domain import CheckpointInfo, DatasetSnapshot, EvalInput, SweepRequest, derive_seed
 from app.domain.space import FloatParam, IntParam, ParamValue
 from app.domain.training_params import TrainingParams
-from benchmarks.finetune_accounting import rung_steps
+from benchmarks.finetune.finetune_accounting import rung_steps
 from workers.ml.checkpoints import checkpoint_dir, mark_complete
 from workers.ml.evaluate import evaluate_checkpoint
 from workers.ml.features import quiet_progress_bars, tokenize

@@ -1,6 +1,6 @@
 """Orchestration cost per trial: this service against bare Temporal, Optuna and Ray Tune.
 
-    uv run python -m benchmarks.orchestration [--quick] [--trials 500] [--concurrency 16]
+    uv run python -m benchmarks.orchestration.orchestration [--quick] [--trials 500] [--concurrency 16]
         [--long-seconds 10] [--long-trials 160] [--ray-trials 48] [--repeats 3]
 
 Every system runs trials whose training only sleeps (1 s, then 10 s for this service), at
@@ -12,7 +12,7 @@ took beyond perfect packing, spread over its trials:
 - this service: a sweep (TPE, the default strategy; once also random) of ``trials`` 1-step
   trials POSTed to the API of an embedded stack
   (dev server, orchestration worker, API, SQLite index), whose training worker is
-  ``benchmarks.sleep_worker``: the workflows, proposals, index mirror and evaluation step are
+  ``benchmarks.orchestration.sleep_worker``: the workflows, proposals, index mirror and evaluation step are
   the real ones. The wall is from the POST to the workflow's end (index flushed).
 - the floor: a bare workflow running the sleeps as plain activities under a semaphore, and
   with one child workflow per trial, on the same dev server.
@@ -49,9 +49,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from app.embedded import TEMPORAL_SQLITE_PRAGMAS, EmbeddedStack, WorkerProcess, free_port
 from app.settings import Settings
-from benchmarks.floor import FanOut, run_floor
-from benchmarks.leaderboard import throwaway_postgres
-from benchmarks.report import machine, prepend_section, today
+from benchmarks.common.report import machine, prepend_section, today
+from benchmarks.orchestration.floor import FanOut, run_floor
+from benchmarks.service.leaderboard import throwaway_postgres
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STACK_PARTS = ("temporal", "orchestration", "training", "api")
@@ -161,7 +161,7 @@ def run_bare(
 
 
 def run_peer(peer: str, trials: int, seconds: float, concurrency: int, **options: str) -> Run:
-    argv = [sys.executable, "-m", "benchmarks.peers", peer, "--trials", str(trials)]
+    argv = [sys.executable, "-m", "benchmarks.orchestration.peers", peer, "--trials", str(trials)]
     argv += ["--seconds", str(seconds), "--concurrency", str(concurrency)]
     for name, value in options.items():
         argv += [f"--{name}", value]
@@ -267,7 +267,10 @@ def service_stack(state: Path, pragmas: tuple[str, ...] = TEMPORAL_SQLITE_PRAGMA
         temporal_port=free_port(),
         ui_port=free_port(),
         api_port=free_port(),
-        workers=("orchestration", WorkerProcess("training", "benchmarks.sleep_worker")),
+        workers=(
+            "orchestration",
+            WorkerProcess("training", "benchmarks.orchestration.sleep_worker"),
+        ),
     )
 
 
@@ -374,13 +377,15 @@ def main(argv: list[str] | None = None) -> None:
         default=list(OPTIONAL_SYSTEMS),
         help="besides this service and the plain-activity floor (default: all)",
     )
-    parser.add_argument("--no-record", action="store_true", help="print, leave BENCHMARKS.md")
+    parser.add_argument("--no-record", action="store_true", help="print, leave the history alone")
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.repeats, args.ray_trials, args.long_trials = 64, 1, 16, 32
 
     runs = measure(args)
-    command = "uv run python -m benchmarks.orchestration" + (" --quick" if args.quick else "")
+    command = "uv run python -m benchmarks.orchestration.orchestration" + (
+        " --quick" if args.quick else ""
+    )
     section = "\n".join(
         [
             f"## Orchestration cost per trial ({today()})",

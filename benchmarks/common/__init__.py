@@ -1,0 +1,1 @@
+"""Helpers every benchmark shares: where figures are written, medians and ranges."""

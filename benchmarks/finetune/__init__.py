@@ -1,0 +1,1 @@
+"""Real fine-tuning: search quality at equal steps, checkpoint savings, GPU throughput."""

@@ -1,0 +1,1 @@
+"""Orchestration cost per trial: this service against bare Temporal, Optuna and Ray Tune."""

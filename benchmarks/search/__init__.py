@@ -1,0 +1,1 @@
+"""Search quality at equal compute on simulated multi-fidelity test functions."""
