@@ -1,13 +1,11 @@
 """A fast, in-process stand-in for the sweep workflow, driving the product's own search code.
 
-``run_ladder`` follows ``workers/workflows/sweep_engine.py`` step for step: at each rung, the
-survivors of the last rung (best first) then the rung's fresh trial indices, proposed by
-``app.search.sampler.propose`` with the same ``ProposeInput`` (sweep seed, new indices, born
-rung, the observations and pending configs ``app.search.waves`` allows the wave, see
-``Waves``); every entrant trains to the rung's budget; the
-rung ends with ``rungs.select_survivors`` and ``rungs.sweep_finished``; the configuration the
-sweep would report at any moment is ``rungs.best_trial`` over all trials. Only the training
-is replaced: a trial's value at a rung is the test function at fidelity budget / max_budget.
+``run_ladder`` makes the sweep workflow's decisions with the workflow's own bookkeeping
+(``app.search.ladder`` through ``benchmarks.common.ladder_driver``): entrants, waves, what
+each proposal sees, survivors; proposals come from ``app.search.sampler.propose`` as the
+activity's do; the configuration the sweep would report at any moment is
+``rungs.best_trial`` over all trials. Only the training is replaced: a trial's value at a rung
+is the test function at fidelity budget / max_budget.
 
 Compute is counted in budget units. A promoted trial that continues from its checkpoint pays
 only the difference between the new and the old budget; the seed's behaviour (every
@@ -40,12 +38,13 @@ from app.domain.results import (
     TrialConfig,
     TrialMetrics,
     TrialResult,
-    TrialStatus,
 )
-from app.domain.workflow_io import Observation, ProposeInput
+from app.domain.workflow_io import Observation, ProposeInput, SweepState
 from app.search import rungs
 from app.search import waves as waves_lib
+from app.search.ladder import LadderPlan
 from app.search.sampler import propose, to_distributions
+from benchmarks.common.ladder_driver import drive_ladder
 from benchmarks.search.mf_functions import MFFunction
 
 DIRECTION: Direction = "minimize"
@@ -84,7 +83,8 @@ class LadderRun:
 
 
 def training_cost(old_budget: float, new_budget: float, *, continue_from_checkpoint: bool) -> float:
-    """Budget units a trial pays to reach ``new_budget`` after having reached ``old_budget``."""
+    """Budget units a trial pays to reach ``new_budget`` after having reached ``old_budget``
+    (the references' accounting; the ladder's is ``app.search.ladder.run_cost``)."""
     return new_budget - old_budget if continue_from_checkpoint else new_budget
 
 
@@ -130,31 +130,10 @@ def wave_views(entrants: Sequence[int], waves: Waves) -> list[WaveView]:
     return views
 
 
-def _observations(trials: dict[int, TrialResult]) -> list[Observation]:
-    # As SweepEngine._observations: every finished (trial, rung) result so far.
-    return [
-        Observation(
-            trial_index=t.trial_index, params=t.params, rung=r.rung, value=r.objective_value
-        )
-        for t in trials.values()
-        for r in t.rungs
-    ]
-
-
-def _pending_trial(config: TrialConfig, rung: int) -> TrialResult:
-    return TrialResult(
-        trial_id=config.trial_id,
-        trial_index=config.trial_index,
-        params=config.params,
-        seed=config.seed,
-        status=TrialStatus.PENDING,
-        rung=rung,
-    )
-
-
-def _trained(trial: TrialResult, rung: int, budget: float, value: float) -> TrialResult:
+def _trained(rung: int, budget: float, value: float) -> RungResult:
+    # The value is also the held-out loss: the tie-breaker, as a fine-tune's would be.
     metrics = TrialMetrics(accuracy=0.0, f1_macro=0.0, eval_loss=value, num_examples=0)
-    result = RungResult(
+    return RungResult(
         rung=rung,
         budget=budget,
         global_step=int(budget),
@@ -164,19 +143,15 @@ def _trained(trial: TrialResult, rung: int, budget: float, value: float) -> Tria
         train_seconds=0.0,
         eval_seconds=0.0,
     )
-    return trial.model_copy(
-        update={
-            "status": TrialStatus.RUNG_DONE,
-            "rung": rung,
-            "objective_value": value,
-            "rungs": [*trial.rungs, result],
-        }
-    )
 
 
 def _returned_regret(fn: MFFunction, trials: dict[int, TrialResult]) -> float | None:
     best = rungs.best_trial([trials[i] for i in sorted(trials)], DIRECTION)
     return None if best is None else fn.regret(best.params)
+
+
+# Wider than any rung: one wave per rung, proposed when it opens, seeing lower rungs only.
+_ONE_WAVE = Waves(size=1 << 30, lag=1)
 
 
 def run_ladder(
@@ -190,87 +165,45 @@ def run_ladder(
     """One sweep of ``ladder`` on ``fn``, proposals by ``strategy``, seeded by ``sweep_seed``.
 
     ``waves``: the workflow's rule for ``tpe`` (``Waves(size=max_concurrency)``), proposing a
-    rung's fresh trials wave by wave through ``app.search.waves``; None proposes every fresh
-    trial at the rung's boundary (the rule before waves, and ``random``'s rule: its draws are
-    independent of observations, so both give the same trials).
+    rung's fresh trials wave by wave; None proposes every fresh trial when its rung opens (as
+    ``random`` always does: its draws are independent of observations).
     ``stacked_fit``: TPE sees every trial once, ranked by ``stacked_observations``, instead
     of the one rung ``app.search.sampler.observations_for_fit`` picks.
     """
-    trials: dict[int, TrialResult] = {}
+    shape = waves or _ONE_WAVE
+    plan = LadderPlan(
+        ladder=ladder,
+        strategy=strategy,
+        width=shape.size,
+        direction=DIRECTION,
+        space=fn.space,
+        seed=sweep_seed,
+        lag=shape.lag,
+    )
     continuing, retraining = Curve(), Curve()
-    spent_continuing = spent_retraining = 0.0
-    survivors: list[int] = []
-    next_index = 0
-    for rung in range(len(ladder.rungs)):
-        fresh = list(range(next_index, next_index + rungs.new_trials_at(ladder, rung)))
-        next_index += len(fresh)
-        entrants = survivors + fresh
-        budget = rungs.rung_budget(ladder, rung)
-        # As the workflow: TPE proposes wave by wave, random once per rung.
-        plan = Waves(size=max(1, len(entrants))) if waves is None or strategy != "tpe" else waves
-        for wave in range(waves_lib.wave_count(len(entrants), plan.size)):
-            if waves_lib.fresh_members(entrants, plan.size, wave, set(fresh)):
-                inp = _wave_input(
-                    fn, strategy, sweep_seed, rung, trials, entrants, wave, plan, set(fresh)
-                )
-                proposals = propose(_stack(inp) if stacked_fit else inp)
-                for config in proposals:
-                    trials[config.trial_index] = _pending_trial(config, rung)
-            for index in waves_lib.wave_members(entrants, plan.size, wave):
-                trial = trials[index]
-                old = trial.rungs[-1].budget if trial.rungs else 0.0
-                spent_continuing += training_cost(old, budget, continue_from_checkpoint=True)
-                spent_retraining += training_cost(old, budget, continue_from_checkpoint=False)
-                value = fn.evaluate(trial.params, budget / ladder.max_budget)
-                trials[index] = _trained(trial, rung, budget, value)
-                regret = _returned_regret(fn, trials)
-                continuing.add(spent_continuing, regret)
-                retraining.add(spent_retraining, regret)
-        chosen = rungs.select_survivors(ladder, rung, [trials[i] for i in entrants], DIRECTION)
-        survivors = [t.trial_index for t in chosen]
-        _close_rung(trials, entrants, set(survivors), last=rung == len(ladder.rungs) - 1)
-        if rungs.sweep_finished(ladder, rung, len(survivors)):
-            break
+    spent = {"continuing": 0.0, "retraining": 0.0}
+
+    def train(trial: TrialResult, rung: int, budget: float) -> RungResult:
+        return _trained(rung, budget, fn.evaluate(trial.params, budget / ladder.max_budget))
+
+    def observe(state: SweepState, trial: TrialResult, cost: float) -> None:
+        budget = trial.rungs[-1].budget
+        spent["continuing"] += cost
+        spent["retraining"] += budget  # the seed: every promotion retrained from scratch
+        regret = _returned_regret(fn, state.trials)
+        continuing.add(spent["continuing"], regret)
+        retraining.add(spent["retraining"], regret)
+
+    def proposals(inp: ProposeInput) -> list[TrialConfig]:
+        return propose(_stack(inp) if stacked_fit else inp)
+
+    state = drive_ladder(plan, proposals, train, observe)
     return LadderRun(
         continuing=continuing,
         retraining=retraining,
-        compute_continuing=spent_continuing,
-        compute_retraining=spent_retraining,
-        trials=[trials[i] for i in sorted(trials)],
-    )
-
-
-def _wave_input(
-    fn: MFFunction,
-    strategy: Strategy,
-    sweep_seed: int,
-    rung: int,
-    trials: dict[int, TrialResult],
-    entrants: Sequence[int],
-    wave: int,
-    waves: Waves,
-    born_here: set[int],
-) -> ProposeInput:
-    """The propose call for a wave's fresh trials, built as the workflow builds it.
-
-    ``app.search.waves`` decides what the wave sees: results at this rung count only for the
-    seen entrants (the simulator has already trained the wave's predecessors, but in the
-    service they would still be running), and the fresh trials in between are pending.
-    """
-    size, lag = waves.size, waves.lag
-    observations = waves_lib.wave_observations(
-        _observations(trials), rung, entrants, size, wave, lag=lag
-    )
-    pending = waves_lib.pending_members(entrants, size, wave, born_here, lag=lag)
-    return ProposeInput(
-        space=fn.space,
-        strategy=strategy,
-        direction=DIRECTION,
-        sweep_seed=sweep_seed,
-        trial_indices=waves_lib.fresh_members(entrants, size, wave, born_here),
-        born_rung=rung,
-        observations=observations,
-        pending=[trials[i].params for i in pending],
+        compute_continuing=spent["continuing"],
+        compute_retraining=spent["retraining"],
+        trials=[state.trials[i] for i in sorted(state.trials)],
     )
 
 
@@ -292,18 +225,6 @@ def stacked_observations(observations: Sequence[Observation]) -> list[Observatio
 
 def _stack(inp: ProposeInput) -> ProposeInput:
     return inp.model_copy(update={"observations": stacked_observations(inp.observations)})
-
-
-def _close_rung(
-    trials: dict[int, TrialResult], entrants: Sequence[int], survivors: set[int], last: bool
-) -> None:
-    # As SweepEngine._finish_rung: survivors wait for the next rung, the others stop here.
-    for index in entrants:
-        if index in survivors:
-            status = TrialStatus.PENDING
-        else:
-            status = TrialStatus.COMPLETED if last else TrialStatus.PRUNED
-        trials[index] = trials[index].model_copy(update={"status": status})
 
 
 def run_optuna_hyperband(

@@ -34,9 +34,9 @@ from app.domain import (
     TrialJob,
     derive_seed,
 )
-from app.domain.workflow_io import SweepWorkflowInput
 from app.domain.request import Ladder, Rung
 from app.domain.space import CategoricalParam, SweepSpace
+from app.domain.workflow_io import SweepWorkflowInput
 from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
 from app.temporal import contract
