@@ -56,6 +56,11 @@ EXTRAS = {
         ("--trials", "1000", "--calls", "50"),
         "the leaderboard query below the API (service_figures times it over HTTP); prints",
     ),
+    "code_size": (
+        "benchmarks.common.code_size",
+        ("9c77621", "HEAD"),
+        "product lines and module sizes at git revisions; prints",
+    ),
     "demo_sweep": (
         "benchmarks.service.demo_sweep",
         ("--preset", "tiny", "--runs", "1"),
