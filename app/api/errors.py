@@ -124,6 +124,11 @@ class ServiceUnavailable(ApiError):
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
+class StartUnconfirmed(ServiceUnavailable):
+    """Temporal failed in a way that leaves open whether the workflow started: what was made
+    for it (its owner, its webhook endpoints) must stay, since it may be running."""
+
+
 _MAX_MESSAGE = 500
 
 
