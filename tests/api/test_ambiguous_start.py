@@ -108,3 +108,22 @@ async def test_a_start_that_cannot_be_confirmed_keeps_everything(
     assert response.status_code == 503, response.text
     assert "cannot tell yet whether sweep" in response.json()["detail"]
     assert owner == "tests" and endpoints == 1  # it may be running: kept for a retry
+
+
+async def test_an_unreachable_temporal_releases_everything(tmp_path: Path) -> None:
+    """Connection refused: the request never left, so nothing is kept for a retry."""
+    settings = settings_for(
+        tmp_path, temporal_address="127.0.0.1:9", webhook_allowed_hosts="127.0.0.1"
+    )
+    app = create_app(settings)
+    async with serve(app) as api:
+        body = sweep_body(trials=2, webhooks=HOOKS)
+        key = uuid.uuid4().hex
+        response = await api.post("/sweeps", json=body, headers={"Idempotency-Key": key})
+        sweep_id = sweep_id_for(SweepRequest.model_validate(body), key, "tests")
+        with session_scope(app.state.engine) as session:
+            owner = owner_of(session, sweep_id)
+            endpoints = webhooks.list_endpoints(session, sweep_id=sweep_id)
+    assert response.status_code == 503, response.text
+    assert "cannot tell" not in response.json()["detail"]
+    assert owner is None and endpoints == []

@@ -72,7 +72,8 @@ async def create_sweep(
     tokens get 404 for it (admin tokens see every sweep). Limits (SWEEPS_MAX_*) are checked
     first: 422 naming the field. Should Temporal fail in a way that leaves open whether the
     sweep started, it is asked; when it cannot tell, the answer is a 503 that says so and the
-    sweep's owner and endpoints are kept (retry with the same Idempotency-Key)."""
+    sweep's owner and endpoints are kept (retry with the same Idempotency-Key; an endpoint
+    whose secret no answer showed gets one from POST /webhooks/{id}/rotate-secret)."""
     problems = limit_violations(request, settings.request_limits)
     if problems:
         raise LimitsExceeded(problems)
