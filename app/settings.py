@@ -148,6 +148,27 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(
         default=20, ge=1, description="Mutating calls a token may make at once before the rate."
     )
+    read_rate_limit_per_minute: float = Field(
+        default=1200.0,
+        ge=0,
+        description="Reads (GET) per principal and minute, in steady state (each sweep read "
+        "is a Temporal query); 0: no limit. Over it: 429 with Retry-After.",
+    )
+    read_rate_limit_burst: int = Field(
+        default=200, ge=1, description="Reads a principal may make at once before the rate."
+    )
+    max_event_streams_per_principal: int = Field(
+        default=8,
+        ge=1,
+        description="Event streams (GET /sweeps/{id}/events) one principal may hold open at "
+        "once; one more: 429 with Retry-After.",
+    )
+    event_stream_token_check_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often an open event stream checks that its token is still valid; it "
+        "ends once the token is revoked.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="Largest request body; larger: 413."
     )

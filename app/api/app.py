@@ -22,6 +22,7 @@ from app.api.openapi_docs import document_access_answers
 from app.api.routes import control, events, health, metrics, results, sweeps, tokens, webhooks
 from app.api.webhook_registry import WebhookRegistry
 from app.auth.rate_limit import RateLimiter
+from app.auth.stream_slots import StreamSlots
 from app.db import IndexUnavailable, make_engine, ping
 from app.db.migrate import upgrade_to_head
 from app.settings import Settings
@@ -82,6 +83,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.read_rate_limiter = RateLimiter(
+        settings.read_rate_limit_per_minute, settings.read_rate_limit_burst
+    )
+    app.state.event_streams = StreamSlots(settings.max_event_streams_per_principal)
     install_error_handlers(app)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     # Outermost: it also counts what the body guard refuses.

@@ -54,7 +54,9 @@ async def authenticate(
         if found is None:
             raise Unauthorized("the API token is unknown or revoked", invalid_token=True)
         principal = found
-    if request.method not in SAFE_METHODS:
+    if request.method in SAFE_METHODS:
+        _spend_reads(request, principal, settings)
+    else:
         _spend_rate(request, principal, settings)
     return principal
 
@@ -116,6 +118,21 @@ def _spend_rate(request: Request, principal: Principal, settings: Settings) -> N
             f"too many calls that change something with this token: at most "
             f"{settings.rate_limit_per_minute:g} a minute after a burst of "
             f"{settings.rate_limit_burst}; retry in {retry_after} s",
+            retry_after,
+        )
+
+
+def _spend_reads(request: Request, principal: Principal, settings: Settings) -> None:
+    # Per principal, not per token: making more tokens must not multiply the reads (each one
+    # of a sweep is a Temporal query).
+    limiter: RateLimiter = request.app.state.read_rate_limiter
+    wait = limiter.acquire(principal.name)
+    if wait > 0:
+        retry_after = retry_after_header(wait)
+        raise TooManyRequests(
+            f"too many reads for this principal: at most "
+            f"{settings.read_rate_limit_per_minute:g} a minute after a burst of "
+            f"{settings.read_rate_limit_burst}; retry in {retry_after} s",
             retry_after,
         )
 

@@ -124,6 +124,11 @@ class ServiceUnavailable(ApiError):
         return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
+class StartUnconfirmed(ServiceUnavailable):
+    """Temporal failed in a way that leaves open whether the workflow started: what was made
+    for it (its owner, its webhook endpoints) must stay, since it may be running."""
+
+
 _MAX_MESSAGE = 500
 
 
@@ -212,7 +217,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "The request body is larger than allowed (1 MiB)."},
     429: {
         "model": ErrorBody,
-        "description": "Too many mutating calls with this token; retry after Retry-After.",
+        "description": "Too many calls (reads, writes or open event streams); retry after "
+        "Retry-After.",
         "headers": {"Retry-After": {"schema": {"type": "string"}}},
     },
     500: {"model": ErrorBody, "description": "Unexpected error; the body has an error id."},

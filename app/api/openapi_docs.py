@@ -14,7 +14,7 @@ from fastapi.datastructures import DefaultPlaceholder
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from app.api.auth import SAFE_METHODS, authenticate, owned_sweep, require_admin, visible_endpoint
+from app.api.auth import authenticate, owned_sweep, require_admin, visible_endpoint
 from app.api.errors import error_response
 
 
@@ -33,9 +33,9 @@ def document_access_answers(router: APIRouter, *, protected: bool) -> None:
             # Our 422 body (ErrorBody), not FastAPI's default HTTPValidationError.
             codes.append(422)
         if authenticate in calls:
-            codes += [401, 503]  # 503: the token store (index database) is unreachable
-            if not set(route.methods or ()) <= SAFE_METHODS:
-                codes.append(429)
+            # 503: the token store (index database) is unreachable; 429: reads and writes
+            # are both rate-limited.
+            codes += [401, 429, 503]
         if require_admin in calls:
             codes.append(403)
         if owned_sweep in calls or visible_endpoint in calls:

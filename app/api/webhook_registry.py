@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from app.api.errors import InvalidField
 from app.db import session_scope
@@ -85,7 +86,12 @@ class WebhookRegistry:
                     registered.append(Registered(endpoint, secret))
                 return registered
 
-        return await asyncio.to_thread(write)
+        try:
+            return await asyncio.to_thread(write)
+        except IntegrityError:
+            # A concurrent retry (same key) made them first; its transaction has committed
+            # (the unique index waited for it), so a second pass finds every one of them.
+            return await asyncio.to_thread(write)
 
     async def forget_new(self, registered: list[Registered]) -> None:
         """Undo endpoints made for a sweep that then failed to start (their secrets were

@@ -101,6 +101,16 @@ def principal_for(session: Session, token: str, *, now: datetime | None = None) 
     return Principal(name=row["principal"], admin=bool(row["admin"]), token_id=row["id"])
 
 
+def token_active(session: Session, token_id: str) -> bool:
+    """Whether the token with this id still exists and is not revoked."""
+    found = session.execute(
+        select(API_TOKENS.c.id).where(
+            API_TOKENS.c.id == token_id, API_TOKENS.c.revoked_at.is_(None)
+        )
+    ).first()
+    return found is not None
+
+
 # ---- sweep owners -----------------------------------------------------------------------------
 
 

@@ -373,13 +373,20 @@ def set_delivery_state(
     return bool(getattr(done, "rowcount", 0))
 
 
-def list_deliveries(session: Session, sweep_id: str) -> list[DeliveryDetail]:
-    """A sweep's deliveries, oldest first, each with every attempt in order."""
-    deliveries = session.execute(
+def list_deliveries(
+    session: Session, sweep_id: str, *, with_global: bool = True
+) -> list[DeliveryDetail]:
+    """A sweep's deliveries, oldest first, each with every attempt in order. Without
+    ``with_global``: only deliveries to the endpoints the sweep's own request named."""
+    query = (
         select(*_DELIVERY_COLUMNS, WEBHOOK_ENDPOINTS.c.url)
         .join(WEBHOOK_ENDPOINTS, WEBHOOK_ENDPOINTS.c.id == WEBHOOK_DELIVERIES.c.endpoint_id)
         .where(WEBHOOK_DELIVERIES.c.sweep_id == sweep_id)
-        .order_by(WEBHOOK_DELIVERIES.c.created_at, WEBHOOK_DELIVERIES.c.id)
+    )
+    if not with_global:
+        query = query.where(WEBHOOK_ENDPOINTS.c.sweep_id == sweep_id)
+    deliveries = session.execute(
+        query.order_by(WEBHOOK_DELIVERIES.c.created_at, WEBHOOK_DELIVERIES.c.id)
     ).mappings()
     rows = list(deliveries)
     attempts: dict[str, list[AttemptRow]] = {r["id"]: [] for r in rows}
@@ -396,16 +403,18 @@ def list_deliveries(session: Session, sweep_id: str) -> list[DeliveryDetail]:
     ]
 
 
-def get_delivery(session: Session, sweep_id: str, delivery_id: str) -> DeliveryRow | None:
-    row = (
-        session.execute(
-            select(*_DELIVERY_COLUMNS).where(
-                WEBHOOK_DELIVERIES.c.id == delivery_id, WEBHOOK_DELIVERIES.c.sweep_id == sweep_id
-            )
-        )
-        .mappings()
-        .one_or_none()
+def get_delivery(
+    session: Session, sweep_id: str, delivery_id: str, *, with_global: bool = True
+) -> DeliveryRow | None:
+    """One delivery of a sweep; without ``with_global``, None for one to a global endpoint."""
+    query = select(*_DELIVERY_COLUMNS).where(
+        WEBHOOK_DELIVERIES.c.id == delivery_id, WEBHOOK_DELIVERIES.c.sweep_id == sweep_id
     )
+    if not with_global:
+        query = query.join(
+            WEBHOOK_ENDPOINTS, WEBHOOK_ENDPOINTS.c.id == WEBHOOK_DELIVERIES.c.endpoint_id
+        ).where(WEBHOOK_ENDPOINTS.c.sweep_id == sweep_id)
+    row = session.execute(query).mappings().one_or_none()
     return _delivery_row(row) if row is not None else None
 
 

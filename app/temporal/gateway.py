@@ -19,7 +19,13 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from app.api.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from app.api.errors import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    StartUnconfirmed,
+    Unprocessable,
+)
 from app.domain import SweepRequest, SweepResult
 from app.domain.sweep_events import SweepEventPage
 from app.domain.webhooks import WebhookDispatchInput
@@ -29,6 +35,17 @@ from app.temporal import contract
 from app.temporal.sweep_state import sweep_events, sweep_state
 
 REQUEST_HASH_MEMO = "request_sha256"
+# Failures after which the start request may have reached the server and started the
+# workflow anyway (the answer was lost, not the request).
+AMBIGUOUS_START = frozenset(
+    {
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.UNKNOWN,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.INTERNAL,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -100,9 +117,41 @@ class SweepGateway:
                     "Idempotency-Key was already used with a different request body"
                 ) from None
             return Started(sweep_id, workflow, created=False)
-        except (RPCError, RuntimeError) as exc:
+        except RPCError as exc:
+            if exc.status not in AMBIGUOUS_START:
+                raise ServiceUnavailable(f"Temporal is unreachable: {_short(exc)}") from None
+            return await self._confirm_start(sweep_id, workflow, fingerprint, exc)
+        except RuntimeError as exc:  # no connection: the request never left
             raise ServiceUnavailable(f"Temporal is unreachable: {_short(exc)}") from None
         return Started(sweep_id, workflow, created=True)
+
+    async def _confirm_start(
+        self, sweep_id: str, workflow: str, fingerprint: str, failure: RPCError
+    ) -> Started:
+        """Whether a start that failed ambiguously started the workflow after all: asked of
+        Temporal, since the answer decides whether what was made for the sweep may go."""
+        try:
+            description = await self._client.get_workflow_handle(sweep_id).describe()
+            found = await description.memo_value(REQUEST_HASH_MEMO, default=None)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise ServiceUnavailable(f"Temporal is unreachable: {_short(failure)}") from None
+            raise self._unconfirmed(sweep_id, failure) from None
+        except RuntimeError:
+            raise self._unconfirmed(sweep_id, failure) from None
+        if found != fingerprint:
+            # Another request's workflow under this id (an Idempotency-Key reused).
+            raise Unprocessable(
+                "Idempotency-Key was already used with a different request body"
+            ) from None
+        return Started(sweep_id, workflow, created=True)
+
+    @staticmethod
+    def _unconfirmed(sweep_id: str, failure: RPCError) -> StartUnconfirmed:
+        return StartUnconfirmed(
+            f"Temporal failed ({_short(failure)}) and cannot tell yet whether sweep {sweep_id} "
+            f"started: GET /sweeps/{sweep_id} will tell, or retry with the same Idempotency-Key"
+        )
 
     async def _describe_fingerprint(self, sweep_id: str) -> str | None:
         try:

@@ -14,9 +14,11 @@ networks (``127.0.0.1``, ``10.1.0.0/16``) that are reachable whatever they resol
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -80,9 +82,25 @@ def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return None
 
 
-async def system_resolver(host: str, port: int) -> list[str]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+# Threads for webhook DNS lookups. Their own, not asyncio's default pool: that one also runs
+# token lookups (asyncio.to_thread), so hosts behind a slow DNS server, which anyone with a
+# token can name, would otherwise stall authentication for everyone. Bounded: at most this
+# many lookups wait on DNS at once; the rest queue here (each caller still times out).
+DNS_THREADS = 8
+
+
+@functools.cache
+def _dns_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=DNS_THREADS, thread_name_prefix="webhook-dns")
+
+
+def _getaddrinfo(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    return await asyncio.get_running_loop().run_in_executor(_dns_pool(), _getaddrinfo, host, port)
 
 
 def _literal_address(host: str) -> IPAddress | None:

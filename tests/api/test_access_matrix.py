@@ -64,6 +64,7 @@ async def world(
         webhook_allowed_hosts="127.0.0.1",
         rate_limit_per_minute=100_000,
         rate_limit_burst=10_000,
+        read_rate_limit_per_minute=0,
     )
     app = create_app(settings, temporal=dev_env.client)
     engine = make_engine(settings.resolved_database_url)

@@ -173,7 +173,7 @@ async def test_rate_limit_answers_429_with_retry_after(
         limited = answers[-1]
         assert 1 <= int(limited.headers["Retry-After"]) <= 10
         assert "retry in" in limited.json()["detail"]
-        # Reads are not limited; another token has its own budget.
+        # Reads have a budget of their own; another token has its own write budget.
         assert (await api.get("/sweeps")).status_code == 200
         assert (await api.post("/sweeps", json={"name": "x"}, headers=other)).status_code == 422
 

@@ -101,7 +101,7 @@ def app_thread(
     dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AppThread]:
     tmp: Path = tmp_path_factory.mktemp("fuzz")
-    settings = settings_for(tmp, rate_limit_per_minute=0)
+    settings = settings_for(tmp, rate_limit_per_minute=0, read_rate_limit_per_minute=0)
     runner = AppThread(settings, dev_env.client.service_client.config.target_host)
     runner.start()
     yield runner

@@ -198,3 +198,50 @@ def test_the_environment_overrides_the_defaults(
     assert worker["environment"]["SWEEPS_TEMPORAL_API_KEY"] == "k"
     (mount,) = worker["volumes"]
     assert (mount["type"], mount["source"]) == ("bind", "/mnt/shared/sweeps")
+
+
+def published(service: dict[str, Any]) -> list[tuple[str | None, str]]:
+    return [(port.get("host_ip"), str(port["published"])) for port in service["ports"]]
+
+
+def test_temporal_is_published_on_loopback_unless_the_operator_opts_in(
+    compose: tuple[list[str], dict[str, str]],
+) -> None:
+    """Temporal's frontend and Web UI have no authentication of their own: anyone who reaches
+    them can start, read or terminate any workflow."""
+    services = resolved(compose)["services"]
+    assert published(services["temporal"]) == [("127.0.0.1", "7233")]
+    assert published(services["temporal-ui"]) == [("127.0.0.1", "8233")]
+    done = run_config(
+        compose, "config", "--format", "json", env={"SWEEPS_TEMPORAL_BIND": "0.0.0.0"}
+    )
+    assert done.returncode == 0, done.stderr
+    opened = json.loads(done.stdout)["services"]
+    assert published(opened["temporal"]) == [("0.0.0.0", "7233")]
+    assert published(opened["temporal-ui"]) == [("0.0.0.0", "8233")]
+
+
+def test_training_workers_get_no_database_credentials(
+    compose: tuple[list[str], dict[str, str]],
+) -> None:
+    """They train and write checkpoints; the index and the webhook secrets are the API's and
+    the orchestration worker's."""
+    password = "not-the-default-password"
+    done = run_config(
+        compose, "--profile", "gpu", "--profile", "cpu", "config", "--format", "json",
+        env={"POSTGRES_PASSWORD": password, "SWEEPS_WEBHOOK_SECRET_KEYS": "fernet-key"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    services = json.loads(done.stdout)["services"]
+    for worker in ("training-worker", "training-worker-cpu"):
+        environment = services[worker]["environment"]
+        assert not {"SWEEPS_DATABASE_URL", "DATABASE_URL", "SWEEPS_WEBHOOK_SECRET_KEYS"} & set(
+            environment
+        ), worker
+        assert not [k for k, v in environment.items() if password in (v or "")], worker
+        assert environment["SWEEPS_TEMPORAL_ADDRESS"] == "temporal:7233"
+        assert environment["SWEEPS_ARTIFACT_ROOT"] == "/artifacts"
+    for service in ("api", "orchestration-worker"):
+        environment = services[service]["environment"]
+        assert password in environment["SWEEPS_DATABASE_URL"], service
+        assert environment["SWEEPS_WEBHOOK_SECRET_KEYS"] == "fernet-key", service

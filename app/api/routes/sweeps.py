@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from app.api.auth import Caller, OwnedSweepId
 from app.api.deps import AppSettings, Gateway
-from app.api.errors import ApiError, Conflict, LimitsExceeded, responses
+from app.api.errors import ApiError, Conflict, LimitsExceeded, StartUnconfirmed, responses
 from app.api.links import sweep_links
 from app.api.schemas import SweepCreated, SweepView, SweepWebhook, TrialCounts
 from app.api.webhook_registry import Registered, WebhookRegistry
@@ -70,7 +70,10 @@ async def create_sweep(
     whose host is not public (422 naming ``webhooks.<i>.url``). Each webhook's signing secret
     is in the answer, once. The sweep belongs to the caller's principal: other principals'
     tokens get 404 for it (admin tokens see every sweep). Limits (SWEEPS_MAX_*) are checked
-    first: 422 naming the field."""
+    first: 422 naming the field. Should Temporal fail in a way that leaves open whether the
+    sweep started, it is asked; when it cannot tell, the answer is a 503 that says so and the
+    sweep's owner and endpoints are kept (retry with the same Idempotency-Key; an endpoint
+    whose secret no answer showed gets one from POST /webhooks/{id}/rotate-secret)."""
     problems = limit_violations(request, settings.request_limits)
     if problems:
         raise LimitsExceeded(problems)
@@ -90,6 +93,8 @@ async def create_sweep(
             # Before the workflow starts, so its end (however soon) finds its endpoints.
             registered = await registry.register_for_sweep(sweep_id, request.webhooks)
         started = await gateway.start(request, idempotency_key, sweep_id, caller.name)
+    except StartUnconfirmed:
+        raise  # it may be running: its owner and endpoints stay
     except ApiError:
         await registry.forget_new(registered)
         if claimed:

@@ -11,7 +11,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.api.auth import Admin, OwnedSweepId, VisibleEndpointId
+from app.api.auth import Admin, Caller, OwnedSweepId, VisibleEndpointId
 from app.api.deps import AppSettings, Gateway, IndexSession
 from app.api.errors import Conflict, NotFound, responses
 from app.api.params import DeliveryId
@@ -140,10 +140,13 @@ async def rotate_webhook_secret(
     response_model=list[repo.DeliveryDetail],
     responses=responses(404, 503),
 )
-def list_deliveries(sweep_id: OwnedSweepId, session: IndexSession) -> list[repo.DeliveryDetail]:
+def list_deliveries(
+    sweep_id: OwnedSweepId, session: IndexSession, caller: Caller
+) -> list[repo.DeliveryDetail]:
     """Every delivery of the sweep's events, each with every attempt: status code, duration,
-    the start of the response, the error."""
-    deliveries = repo.list_deliveries(session, sweep_id)
+    the start of the response, the error. Deliveries to global endpoints (an admin's) are
+    listed for admin tokens only: their URLs and answers are not the sweep owner's to read."""
+    deliveries = repo.list_deliveries(session, sweep_id, with_global=caller.admin)
     if not deliveries:
         require_sweep(session, sweep_id)  # 404 for an unknown sweep, [] for a quiet one
     return deliveries
@@ -156,15 +159,20 @@ def list_deliveries(sweep_id: OwnedSweepId, session: IndexSession) -> list[repo.
     responses=responses(404, 409, 503),
 )
 async def redeliver(
-    sweep_id: OwnedSweepId, delivery_id: DeliveryId, request: Request, gateway: Gateway
+    sweep_id: OwnedSweepId,
+    delivery_id: DeliveryId,
+    request: Request,
+    gateway: Gateway,
+    caller: Caller,
 ) -> RedeliveryStarted:
     """Send the delivery again: same webhook-id and body, a fresh timestamp and signature,
-    with the usual retry schedule. The new attempts join its log."""
+    with the usual retry schedule. The new attempts join its log. A delivery to a global
+    endpoint is an admin's to resend (404 for other tokens, as it is not listed for them)."""
     engine = request.app.state.engine
 
     def reopen() -> None:
         with session_scope(engine) as session:
-            delivery = repo.get_delivery(session, sweep_id, delivery_id)
+            delivery = repo.get_delivery(session, sweep_id, delivery_id, with_global=caller.admin)
             if delivery is None:
                 raise NotFound(f"sweep {sweep_id!r} has no webhook delivery {delivery_id!r}")
             target = repo.delivery_target(session, delivery_id)
