@@ -61,7 +61,7 @@ def section(preset_name: PresetName, command: str, cont: LadderRun, scratch: Lad
         f"{request.strategy} proposals seeded with sweep seed {request.seed}, the same "
         "configurations in both variants",
         "- how: both ladders run in one process through the product's train_and_evaluate "
-        "activity (`ActivityEnvironment`), promotions chosen by `app.search.rungs`; "
+        "activity (`ActivityEnvironment`), entrants, waves and promotions by `app.search.ladder` as in the service; "
         "'continue' resumes each promoted trial from its checkpoint as the service does, "
         "'scratch' retrains it from step 0 in an empty trial directory. Steps trained = global "
         "step reached minus the step the run resumed from (its first heartbeat).",
