@@ -1,4 +1,10 @@
-"""Shared fixtures: Temporal test environments (time-skipping and the real dev server)."""
+"""Shared fixtures: Temporal test environments (time-skipping and the real dev server), and
+how the suite is split between xdist workers.
+
+Session-scoped fixtures exist once per test process: under xdist each worker starts its own
+Temporal servers (on free ports), so workers share no task queue, no workflow id and no
+server state. Everything else a test touches is its own: tmp_path, ports the kernel picks,
+Postgres databases and S3 buckets with random names."""
 
 from __future__ import annotations
 
@@ -11,7 +17,37 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests.e2e.drills import SHARED_STACK
 from tests.object_store import S3Server, s3_server
+
+# The longest xdist groups, longest first (`pytest --durations`, on 2 cores). `make test`
+# keeps this order (--no-loadscope-reorder) and a worker takes the next group when it is
+# nearly out of work, so these start at once on both workers and the short modules fill in
+# around them.
+LONGEST_FIRST = (
+    SHARED_STACK,
+    "tests/e2e/test_faults.py",
+    "tests/e2e/test_demo.py",
+    "tests/e2e/test_shared_artifacts.py",
+    "tests/e2e/test_dev_stack.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test module is one xdist group unless it names one (a module's fixtures then
+    start once, on one worker); the longest groups go first."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    rank = {group: place for place, group in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_group(item), len(rank)))
+
+
+def xdist_group(item: pytest.Item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    assert mark is not None
+    return str(mark.args[0])
 
 
 def test_server_path() -> str:

@@ -1,4 +1,11 @@
-"""Fixtures of the end-to-end tests; a test module provides its own ``stack``."""
+"""Fixtures of the end-to-end tests.
+
+``stack`` is one embedded stack per test process (per xdist worker), shared by the modules
+that leave its processes as they found them (test_client_cli, test_control,
+test_webhooks_live): a stack costs seconds of a 2-core machine at each start. Their tests
+tell their sweeps apart by id, never by counting what the stack holds. Those modules are one
+xdist group (``drills.SHARED_STACK``), so one worker starts the stack once. A module that
+kills processes for good (test_faults) overrides ``stack`` with one of its own."""
 
 from __future__ import annotations
 
@@ -7,11 +14,21 @@ from collections.abc import Iterator
 import pytest
 
 from app.embedded import EmbeddedStack
-from tests.e2e.drills import Driver
+from app.settings import DEVELOPMENT_WEBHOOK_HOSTS
+from tests.e2e.drills import Driver, embedded_stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    # The children get the webhook allow-list of `sweeps demo` (a receiver on 127.0.0.1);
+    # this process's environment is left as it was.
+    child_env = {"SWEEPS_WEBHOOK_ALLOWED_HOSTS": DEVELOPMENT_WEBHOOK_HOSTS}
+    with embedded_stack(tmp_path_factory.mktemp("shared-stack"), child_env=child_env) as running:
+        yield running
 
 
 @pytest.fixture
 def drive(stack: EmbeddedStack) -> Iterator[Driver]:
-    """An API client of the module's stack, closed after the test."""
+    """An API client of the test's stack, closed after the test."""
     with Driver(stack) as driver:
         yield driver
