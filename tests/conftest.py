@@ -30,6 +30,9 @@ LONGEST_FIRST = (
     "tests/e2e/test_demo.py",
     "tests/e2e/test_shared_artifacts.py",
     "tests/e2e/test_dev_stack.py",
+    "tests/ml/test_ml_activities.py",
+    "tests/ml/test_ml_training.py",
+    "tests/ml/test_ml_remote_artifacts.py",
 )
 
 
