@@ -45,11 +45,11 @@ format: install
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
-# The suite on TEST_WORKERS xdist workers (every core of a 2-core machine). loadgroup keeps
-# an xdist group (a module, or the modules on the shared embedded stack) on one worker, so
-# its fixtures start once; tests/conftest.py orders the groups longest first.
+# The suite on TEST_WORKERS xdist workers (every core of a 2-core machine). A module (or the
+# modules on the shared embedded stack) is one unit that runs on one worker, so its fixtures
+# start once; the units go out longest first (tests/scheduling.py).
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: lint

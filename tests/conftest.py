@@ -12,45 +12,27 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.e2e.drills import SHARED_STACK
+from tests import scheduling
 from tests.object_store import S3Server, s3_server
 
-# The longest xdist groups, longest first (`pytest --durations`, on 2 cores). `make test`
-# keeps this order (--no-loadscope-reorder) and a worker takes the next group when it is
-# nearly out of work, so these start at once on both workers and the short modules fill in
-# around them.
-LONGEST_FIRST = (
-    SHARED_STACK,
-    "tests/e2e/test_faults.py",
-    "tests/e2e/test_demo.py",
-    "tests/e2e/test_shared_artifacts.py",
-    "tests/e2e/test_dev_stack.py",
-    "tests/ml/test_ml_activities.py",
-    "tests/ml/test_ml_training.py",
-    "tests/ml/test_ml_remote_artifacts.py",
-)
 
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test module is one xdist group unless it names one (a module's fixtures then
-    start once, on one worker); the longest groups go first."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-    rank = {group: place for place, group in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(xdist_group(item), len(rank)))
+    """The longest work units first (stable: a unit's tests keep their order)."""
+    items.sort(key=lambda item: scheduling.rank(item.nodeid))
 
 
-def xdist_group(item: pytest.Item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    assert mark is not None
-    return str(mark.args[0])
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, with the shared stack's modules as one unit (tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return scheduling.make_scheduler(config, log)
 
 
 def test_server_path() -> str:

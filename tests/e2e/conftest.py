@@ -4,7 +4,7 @@
 that leave its processes as they found them (test_client_cli, test_control,
 test_webhooks_live): a stack costs seconds of a 2-core machine at each start. Their tests
 tell their sweeps apart by id, never by counting what the stack holds. Those modules are one
-xdist group (``drills.SHARED_STACK``), so one worker starts the stack once. A module that
+work unit of xdist (tests/scheduling.py), so one worker starts the stack once. A module that
 kills processes for good (test_faults) overrides ``stack`` with one of its own."""
 
 from __future__ import annotations

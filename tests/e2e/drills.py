@@ -34,10 +34,6 @@ def scaled(reduced: float, full: float) -> float:
 
 CHECKPOINT_EVERY = 20
 
-# The xdist group of the modules on the shared stack (tests/e2e/conftest.py): one worker
-# runs them all, so the stack starts once.
-SHARED_STACK = "embedded-stack"
-
 
 def tiny_sweep(name: str, train_samples: int, eval_samples: int, **fields: Any) -> dict[str, Any]:
     """A sweep of the tiny BERT on the bundled tweets, one learning rate searched; ``fields``

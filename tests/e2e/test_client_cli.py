@@ -28,10 +28,10 @@ from app.client import AsyncSweepsClient, InvalidRequest, NotFound, SweepsClient
 from app.domain import SweepResult, SweepStatus
 from app.domain.events import SweepEvent
 from app.embedded import EmbeddedStack
-from tests.e2e.drills import SHARED_STACK, tiny_sweep
+from tests.e2e.drills import tiny_sweep
 
-# On the shared stack (tests/e2e/conftest.py).
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group(SHARED_STACK)]
+# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

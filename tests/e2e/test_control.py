@@ -19,7 +19,6 @@ from app.temporal import contract
 from app.temporal.client import connect
 from tests.e2e.drills import (
     CHECKPOINT_EVERY,
-    SHARED_STACK,
     Driver,
     leaderboard_of,
     scaled,
@@ -28,13 +27,8 @@ from tests.e2e.drills import (
     wait_for_checkpoint,
 )
 
-# On the shared stack (tests/e2e/conftest.py).
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.faults,
-    pytest.mark.xdist_group(SHARED_STACK),
-]
+# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.faults]
 
 # Long enough that a pause asked one checkpoint into a rung lands before the rung ends: a
 # control poll every 3 s, two trials sharing two cores at ~20 steps/s each.

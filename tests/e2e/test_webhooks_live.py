@@ -15,11 +15,10 @@ from standardwebhooks.webhooks import Webhook
 
 from app.embedded import EmbeddedStack
 from app.presets import preset
-from tests.e2e.drills import SHARED_STACK
 from tests.webhooks.receiver import receiver
 
-# On the shared stack (tests/e2e/conftest.py), whose children allow webhooks to 127.0.0.1.
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group(SHARED_STACK)]
+# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py), whose children allow webhooks to 127.0.0.1.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_real_sweep_sends_one_signed_sweep_completed(stack: EmbeddedStack) -> None:
