@@ -1,9 +1,13 @@
 """How `make test` splits the suite between xdist workers (`--dist loadfile`).
 
-A work unit is a test module, so a module's fixtures start on one worker only, except the
-modules on the shared embedded stack (tests/e2e/conftest.py), which are one unit: one
-worker runs them all and starts the stack once. (xdist's own `loadgroup` cannot say this
-under pytest 9: the group it appends to a test's node id no longer reaches the scheduler.)
+A work unit is a test module, so a module's fixtures start on one worker only. The modules
+on the shared embedded stack (tests/e2e/conftest.py) share a session fixture, so a worker
+that runs several of them starts the stack once: test_client_cli and test_webhooks_live are
+one unit for that. test_control, the longest module by far (about 11 of the 17 minutes a
+loaded 2-core machine took), is a unit of its own: kept with them it left the other worker
+idle for minutes, which costs more than a second start of the stack. (xdist's `loadgroup`
+cannot express units across modules under pytest 9: the group it appends to a test's node
+id no longer reaches the scheduler.)
 
 Units go out in collection order, which tests/conftest.py makes longest first: a worker is
 handed the next unit when it is nearly out of work, so the long units start at once on
@@ -15,18 +19,15 @@ from typing import Any
 
 SHARED_STACK = "embedded-stack"
 SHARED_STACK_MODULES = frozenset(
-    {
-        "tests/e2e/test_client_cli.py",
-        "tests/e2e/test_control.py",
-        "tests/e2e/test_webhooks_live.py",
-    }
+    {"tests/e2e/test_client_cli.py", "tests/e2e/test_webhooks_live.py"}
 )
 
 # The longest units, longest first (`pytest --durations` on 2 cores); the rest keep their
 # collection order after them.
 LONGEST_FIRST = (
-    SHARED_STACK,
+    "tests/e2e/test_control.py",
     "tests/e2e/test_faults.py",
+    SHARED_STACK,
     "tests/e2e/test_demo.py",
     "tests/e2e/test_shared_artifacts.py",
     "tests/e2e/test_dev_stack.py",

@@ -2,10 +2,10 @@
 
 ``shared_stack`` is one embedded stack per test process (per xdist worker), which ``stack``
 hands to the modules that leave its processes as they found them (test_client_cli,
-test_control, test_webhooks_live): a stack costs seconds of a 2-core machine at each start. Their tests
-tell their sweeps apart by id, never by counting what the stack holds. Those modules are one
-work unit of xdist (tests/scheduling.py), so one worker starts the stack once. A module that
-kills processes for good (test_faults) overrides ``stack`` with one of its own."""
+test_control, test_webhooks_live): a stack costs seconds of a 2-core machine at each start.
+Their tests tell their sweeps apart by id, never by counting what the stack holds.
+tests/scheduling.py says which of them share a worker (and so one start of the stack). A
+module that kills processes for good (test_faults) overrides ``stack`` with its own."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from app.embedded import EmbeddedStack
 from app.presets import preset
 from tests.webhooks.receiver import receiver
 
-# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py), whose children allow webhooks to 127.0.0.1.
+# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py), whose children allow
+# webhooks to 127.0.0.1.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 

@@ -1,5 +1,5 @@
 """The split of the suite between xdist workers names modules that exist, and keeps the
-shared stack's modules in one unit."""
+shared stack's short modules in one unit."""
 
 from __future__ import annotations
 
@@ -24,5 +24,5 @@ def test_the_shared_stacks_modules_are_one_unit_and_go_first() -> None:
     assert units == {scheduling.SHARED_STACK}
     assert scheduling.work_unit("tests/unit/test_x.py::test_y") == "tests/unit/test_x.py"
     first = scheduling.rank("tests/e2e/test_control.py::test_z")
-    assert first == 0 < scheduling.rank("tests/e2e/test_faults.py::t")
+    assert first == 0 < scheduling.rank("tests/e2e/test_client_cli.py::t")
     assert scheduling.rank("tests/unit/test_x.py::t") == len(scheduling.LONGEST_FIRST)
