@@ -45,9 +45,15 @@ format: install
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
+# The suite on TEST_WORKERS xdist workers (every core of a 2-core machine). A module (or the
+# modules on the shared embedded stack) is one unit that runs on one worker, so its fixtures
+# start once; the units go out longest first (tests/scheduling.py).
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: lint
-	@$(UV) run pytest --durations=15 $(ARGS); rc=$$?; \
+	@$(UV) run pytest $(PYTEST_PARALLEL) --durations=15 $(ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 test-fast: install
@@ -55,7 +61,7 @@ test-fast: install
 
 # The control and fault drills at full size (`make test` runs them reduced), then the figures.
 faults: install
-	SWEEPS_DRILLS=full $(UV) run pytest --timeout 1800 tests/e2e/test_faults.py tests/e2e/test_control.py $(ARGS)
+	SWEEPS_DRILLS=full $(UV) run pytest --timeout 1800 -m faults tests/e2e $(ARGS)
 	$(UV) run python -m benchmarks.service.fault_drills
 
 # Sections go to docs/benchmarks-history.md, current figures to the table in BENCHMARKS.md, curves to

@@ -1,4 +1,10 @@
-"""Shared fixtures: Temporal test environments (time-skipping and the real dev server)."""
+"""Shared fixtures: Temporal test environments (time-skipping and the real dev server), and
+how the suite is split between xdist workers.
+
+Session-scoped fixtures exist once per test process: under xdist each worker starts its own
+Temporal servers (on free ports), so workers share no task queue, no workflow id and no
+server state. Everything else a test touches is its own: tmp_path, ports the kernel picks,
+Postgres databases and S3 buckets with random names."""
 
 from __future__ import annotations
 
@@ -6,12 +12,27 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from tests import scheduling
 from tests.object_store import S3Server, s3_server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest work units first (stable: a unit's tests keep their order)."""
+    items.sort(key=lambda item: scheduling.rank(item.nodeid))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile`, with the shared stack's modules as one unit (tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return scheduling.make_scheduler(config, log)
 
 
 def test_server_path() -> str:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from app.domain import CheckpointInfo, SweepResult
-from app.embedded import EmbeddedStack, WorkerProcess, free_port
+from app.embedded import EmbeddedStack, WorkerProcess
 from app.settings import Settings
 from app.temporal.client import connect
 from app.temporal.sweep_state import latest_checkpoint
@@ -49,17 +51,37 @@ def tiny_sweep(name: str, train_samples: int, eval_samples: int, **fields: Any) 
 
 @contextmanager
 def embedded_stack(
-    data_dir: Path, workers: tuple[str | WorkerProcess, ...] | None = None, **settings: Any
+    data_dir: Path,
+    workers: tuple[str | WorkerProcess, ...] | None = None,
+    child_env: dict[str, str] | None = None,
+    **settings: Any,
 ) -> Iterator[EmbeddedStack]:
+    """A stack on free ports; ``child_env`` is added to the environment its children start
+    with (and restart with), not to this process's."""
+    temporal_port, ui_port, api_port = free_ports(3)
     stack = EmbeddedStack(
         Settings(data_dir=data_dir, **settings),
-        temporal_port=free_port(),
-        ui_port=free_port(),
-        api_port=free_port(),
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        api_port=api_port,
         **({"workers": workers} if workers is not None else {}),
     )
-    with stack:
+    with ExitStack() as running:
+        with pytest.MonkeyPatch.context() as environment:
+            for name, value in (child_env or {}).items():
+                environment.setenv(name, value)
+            running.enter_context(stack)
         yield stack
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: each one's socket stays bound until all are chosen, so
+    the kernel cannot hand out one twice (``free_port`` called ``count`` times can)."""
+    with ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 class Driver:

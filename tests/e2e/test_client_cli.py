@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +28,12 @@ from app.client import AsyncSweepsClient, InvalidRequest, NotFound, SweepsClient
 from app.domain import SweepResult, SweepStatus
 from app.domain.sweep_events import SweepEvent
 from app.embedded import EmbeddedStack
-from tests.e2e.drills import embedded_stack, tiny_sweep
+from tests.e2e.drills import tiny_sweep
 
+# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    with embedded_stack(tmp_path_factory.mktemp("client")) as running:
-        yield running
 
 
 def sweeps(stack: EmbeddedStack, *args: str, token: str | None = None) -> Result:

@@ -1,12 +1,12 @@
 """Control of live sweeps with real training: pause, resume, checkpoint-now, cancel a trial,
-cancel a sweep. One embedded stack (dev server, both workers, API) serves the module."""
+cancel a sweep, on the embedded stack (dev server, both workers, API) the end-to-end modules
+share."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from app.temporal.client import connect
 from tests.e2e.drills import (
     CHECKPOINT_EVERY,
     Driver,
-    embedded_stack,
     leaderboard_of,
     scaled,
     tiny_sweep,
@@ -28,7 +27,8 @@ from tests.e2e.drills import (
     wait_for_checkpoint,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.faults]
 
 # Long enough that a pause asked one checkpoint into a rung lands before the rung ends: a
 # control poll every 3 s, two trials sharing two cores at ~20 steps/s each.
@@ -53,12 +53,6 @@ def sweep(name: str, **changes: Any) -> dict[str, Any]:
         "seed": 7,
     }
     return tiny_sweep(name, 640, 160, **(fields | changes))
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    with embedded_stack(tmp_path_factory.mktemp("control")) as running:
-        yield running
 
 
 def pause_and_check(drive: Driver, sweep_id: str) -> None:

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from app.domain import SweepResult, SweepStatus, TrialStatus
-from app.embedded import free_port
+from tests.e2e.drills import free_ports
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_demo_tiny_runs_a_real_sweep(tmp_path: Path) -> None:
+    temporal_port, ui_port, api_port = free_ports(3)
     argv = [
         sys.executable,
         "-m",
@@ -28,11 +29,11 @@ def test_demo_tiny_runs_a_real_sweep(tmp_path: Path) -> None:
         "--data-dir",
         str(tmp_path / "state"),
         "--temporal-port",
-        str(free_port()),
+        str(temporal_port),
         "--ui-port",
-        str(free_port()),
+        str(ui_port),
         "--api-port",
-        str(free_port()),
+        str(api_port),
     ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=480, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -65,11 +66,12 @@ def test_missing_dataset_fails_the_sweep_with_its_message(tmp_path: Path) -> Non
         "space: {learning_rate: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}}\n"
         "ladder: {trials: 2, rungs: [{budget: 5}]}\n"
     )
+    temporal_port, ui_port, api_port = free_ports(3)
     argv = [
         sys.executable, "-m", "app.cli", "demo", "--file", str(request), "--json",
         "--data-dir", str(tmp_path / "state"),
-        "--temporal-port", str(free_port()), "--ui-port", str(free_port()),
-            "--api-port", str(free_port()),
+        "--temporal-port", str(temporal_port), "--ui-port", str(ui_port),
+        "--api-port", str(api_port),
     ]  # fmt: skip
     # With authentication turned off, the demo says so plainly.
     env = {**os.environ, "SWEEPS_AUTH_ENABLED": "false"}

@@ -39,7 +39,7 @@ from tests.e2e.drills import (
 )
 from tests.e2e.postgres_cluster import PostgresCluster
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.faults]
 
 BUDGET = int(scaled(140, 600))
 

@@ -13,40 +13,30 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from app.embedded import EmbeddedStack, free_port
+from app.embedded import EmbeddedStack
 from app.presets import preset
-from app.settings import DEVELOPMENT_WEBHOOK_HOSTS, Settings
 from tests.webhooks.receiver import receiver
 
+# On the shared stack (tests/e2e/conftest.py, tests/scheduling.py), whose children allow
+# webhooks to 127.0.0.1.
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_real_sweep_sends_one_signed_sweep_completed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The children inherit the environment: allow the receiver on 127.0.0.1, as `sweeps demo`.
-    monkeypatch.setenv("SWEEPS_WEBHOOK_ALLOWED_HOSTS", DEVELOPMENT_WEBHOOK_HOSTS)
+def test_real_sweep_sends_one_signed_sweep_completed(stack: EmbeddedStack) -> None:
     request = preset("tiny", seed=0).model_dump(mode="json")
     request["name"] = "hooks-live"
-    with receiver() as hook:
+    with receiver() as hook, httpx.Client(base_url=stack.api_url, timeout=30) as api:
         request["webhooks"] = [{"url": hook.url}]
-        stack = EmbeddedStack(
-            Settings(data_dir=tmp_path),
-            temporal_port=free_port(),
-            ui_port=free_port(),
-            api_port=free_port(),
-        )
-        with stack, httpx.Client(base_url=stack.api_url, timeout=30) as api:
-            api.headers.update(stack.auth_headers())
-            created = api.post("/sweeps", json=request)
-            assert created.status_code == 201, created.text
-            sweep_id = created.json()["sweep_id"]
-            secret = created.json()["webhooks"][0]["secret"]
-            view = wait_until_ended(api, stack, sweep_id)
-            (received,) = asyncio.run(hook.wait_for(1, timeout=60))
-            log = wait_for_delivered(api, sweep_id)
-            time.sleep(2)  # and nothing more arrives
-            assert len(hook.requests) == 1
+        api.headers.update(stack.auth_headers())
+        created = api.post("/sweeps", json=request)
+        assert created.status_code == 201, created.text
+        sweep_id = created.json()["sweep_id"]
+        secret = created.json()["webhooks"][0]["secret"]
+        view = wait_until_ended(api, stack, sweep_id)
+        (received,) = asyncio.run(hook.wait_for(1, timeout=60))
+        log = wait_for_delivered(api, sweep_id)
+        time.sleep(2)  # and nothing more arrives
+        assert len(hook.requests) == 1
 
     assert view["status"] == "completed"
     event = Webhook(secret).verify(received.body, received.headers)
