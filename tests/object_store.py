@@ -17,7 +17,7 @@ from typing import Any
 import fsspec
 import pytest
 
-from app.embedded import free_port
+from app.cli.embedded import free_port
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ import typer
 
 from app.api.schemas import SweepView
 from app.cli.app import EXIT_FAILED, STACK_PANEL, DataDir, cli, err, fail, out, settings_for
+from app.cli.embedded import EmbeddedStack, EmbeddedStackError
 from app.cli.render import print_summary
 from app.cli.request_files import RequestFileError, load_request
 from app.client import AsyncSweepsClient, Leaderboard, SweepsError
 from app.domain import SweepRequest, SweepResult, SweepStatus
-from app.embedded import EmbeddedStack, EmbeddedStackError
 from app.logging import configure_logging
 from app.presets import preset
 from app.settings import DEVELOPMENT_WEBHOOK_HOSTS, Settings

@@ -26,12 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.cli.embedded import EmbeddedStack, free_port
 from app.client import SweepsClient
 from app.domain import SweepRequest, SweepResult, SweepStatus
 from app.domain.request import DatasetSpec, ModelSpec, Objective
 from app.domain.space import FloatParam, SweepSpace
 from app.domain.training_params import TrainingParams
-from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
 from benchmarks.common.report import machine, prepend_section, today
 from benchmarks.finetune.finetune_accounting import (

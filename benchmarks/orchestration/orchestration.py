@@ -47,7 +47,7 @@ import psutil
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from app.embedded import TEMPORAL_SQLITE_PRAGMAS, EmbeddedStack, WorkerProcess, free_port
+from app.cli.embedded import TEMPORAL_SQLITE_PRAGMAS, EmbeddedStack, WorkerProcess, free_port
 from app.settings import Settings
 from benchmarks.common.report import machine, prepend_section, today
 from benchmarks.orchestration.floor import FanOut, run_floor

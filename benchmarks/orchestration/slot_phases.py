@@ -22,7 +22,7 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from app.embedded import EmbeddedStack
+from app.cli.embedded import EmbeddedStack
 from benchmarks.orchestration.orchestration import describe, run_bare, run_service, service_stack
 
 Phases = dict[str, list[float]]

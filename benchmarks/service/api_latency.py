@@ -20,9 +20,9 @@ from pathlib import Path
 
 import httpx
 
+from app.cli.embedded import EmbeddedStack, free_port
 from app.db import make_engine
 from app.db.migrate import upgrade_to_head
-from app.embedded import EmbeddedStack, free_port
 from app.presets import preset
 from app.settings import Settings
 from benchmarks.common.report import machine, prepend_section, today

@@ -16,8 +16,8 @@ import sys
 import tempfile
 import time
 
+from app.cli.embedded import free_port
 from app.domain import SweepResult
-from app.embedded import free_port
 from benchmarks.common.report import machine, prepend_section, today
 
 MAJORITY_CLASS_ACCURACY = 16186 / 38158  # negative tweets in the bundled corpus

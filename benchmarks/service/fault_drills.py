@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
+from app.cli.embedded import EmbeddedStack, free_port
 from app.domain import CheckpointInfo, SweepResult
-from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
 from app.temporal.client import connect
 from app.temporal.sweep_state import latest_checkpoint

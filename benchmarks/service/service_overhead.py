@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.cli.embedded import EmbeddedStack, free_port
 from app.domain import (
     DatasetSnapshot,
     DatasetSpec,
@@ -37,7 +38,6 @@ from app.domain import (
 from app.domain.request import Ladder, Rung
 from app.domain.space import CategoricalParam, SweepSpace
 from app.domain.workflow_io import SweepWorkflowInput
-from app.embedded import EmbeddedStack, free_port
 from app.settings import Settings
 from app.temporal import contract
 from benchmarks.common.report import Figure, machine, prepend_section, record_figures, today

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.embedded import EmbeddedStack
+from app.cli.embedded import EmbeddedStack
 from app.settings import DEVELOPMENT_WEBHOOK_HOSTS
 from app.temporal.client import connect
 from tests.e2e.drills import Driver, embedded_stack

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from app.cli.embedded import EmbeddedStack, WorkerProcess
 from app.domain import CheckpointInfo, SweepResult
-from app.embedded import EmbeddedStack, WorkerProcess
 from app.settings import Settings
 from app.temporal.client import connect
 from app.temporal.sweep_state import latest_checkpoint

@@ -24,10 +24,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.cli.embedded import EmbeddedStack
 from app.client import AsyncSweepsClient, InvalidRequest, NotFound, SweepsClient
 from app.domain import SweepResult, SweepStatus
 from app.domain.sweep_events import SweepEvent
-from app.embedded import EmbeddedStack
 from tests.e2e.drills import tiny_sweep
 
 # On the shared stack (tests/e2e/conftest.py, tests/scheduling.py).

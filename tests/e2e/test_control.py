@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from app.cli.embedded import EmbeddedStack
 from app.domain import TrialMetrics
 from app.domain.workflow_io import EvalInput, FineTuneInput
-from app.embedded import EmbeddedStack
 from app.temporal import contract
 from app.temporal.client import connect
 from tests.e2e.drills import (

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.embedded import free_port, port_is_open
+from app.cli.embedded import free_port, port_is_open
 
 pytestmark = [
     pytest.mark.e2e,
@@ -47,7 +47,7 @@ def test_dev_stack_starts_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         if dev.poll() is None:
             dev.kill()
     assert (tmp_path / "temporal.db").exists()  # state persists for the next start
-    # ... in write-ahead-log mode (app.embedded.TEMPORAL_SQLITE_PRAGMAS), kept in the file.
+    # ... in write-ahead-log mode (app.cli.embedded.TEMPORAL_SQLITE_PRAGMAS), kept in the file.
     with closing(sqlite3.connect(tmp_path / "temporal.db")) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     logs = {p.name for p in (tmp_path / "logs").iterdir()}
@@ -71,7 +71,7 @@ def test_ctrl_c_stops_a_stack_started_with_sigint_ignored(tmp_path: Path) -> Non
 
 def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     # SIGKILL leaves the supervisor no time to stop anything: the kernel tells the children
-    # (app.orphans.die_with_parent). What a platform without that leaves behind, the next
+    # (app.cli.orphans.die_with_parent). What a platform without that leaves behind, the next
     # start of the data directory stops: tests/unit/test_orphans.py.
     ports = free_ports()
     dev, _ = start_dev(tmp_path, ports)

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from app.embedded import EmbeddedStack, free_port
+from app.cli.embedded import EmbeddedStack, free_port
 from app.temporal import contract
 from app.temporal.client import connect
 from tests.e2e.drills import (

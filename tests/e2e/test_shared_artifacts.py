@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.embedded import WorkerProcess
+from app.cli.embedded import WorkerProcess
 from tests.e2e.drills import (
     CHECKPOINT_EVERY,
     Driver,

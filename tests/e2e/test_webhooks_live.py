@@ -13,7 +13,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from app.embedded import EmbeddedStack
+from app.cli.embedded import EmbeddedStack
 from app.presets import preset
 from tests.webhooks.receiver import receiver
 

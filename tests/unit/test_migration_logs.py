@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.embedded import EmbeddedStack
+from app.cli.embedded import EmbeddedStack
 from app.logging import configure_logging
 from app.settings import Settings
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.orphans import RECORD_NAME, ChildRecord, DataDirInUse, started
+from app.cli.orphans import RECORD_NAME, ChildRecord, DataDirInUse, started
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process identity from /proc")
 
@@ -40,7 +40,7 @@ def gone_within(pid: int, seconds: float) -> bool:
 _SUPERVISOR = """
 import subprocess, sys, time
 from pathlib import Path
-from app.orphans import ChildRecord, die_with_parent
+from app.cli.orphans import ChildRecord, die_with_parent
 data_dir = Path(sys.argv[1])
 {body}
 print(child.pid, flush=True)

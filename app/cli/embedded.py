@@ -19,10 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from app.cli.orphans import ChildRecord, DataDirInUse, die_with_parent
 from app.db import make_engine, session_scope
 from app.db.access import create_token, revoke_token
 from app.db.errors import IndexUnavailable
-from app.orphans import ChildRecord, DataDirInUse, die_with_parent
 from app.settings import Settings, offset_metrics_ports
 
 
