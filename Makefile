@@ -51,10 +51,16 @@ format: install
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
+# Modules whose tests share a node id (schemathesis' operations) run without xdist, which
+# would run such a test once for all (tests/conftest.py refuses them under -n).
+SERIAL_TESTS := tests/api/test_schema_fuzz.py
+
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: lint
-	@$(UV) run pytest $(PYTEST_PARALLEL) --durations=15 $(ARGS); rc=$$?; \
-		if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	@$(UV) run pytest $(PYTEST_PARALLEL) --ignore=$(SERIAL_TESTS) --durations=15 $(ARGS); rc=$$?; \
+		if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
+		$(UV) run pytest $(SERIAL_TESTS); serial=$$?; \
+		if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$serial
 
 test-fast: install
 	$(UV) run pytest -m "not slow and not e2e" $(ARGS)

@@ -22,8 +22,20 @@ from tests import scheduling
 from tests.object_store import S3Server, s3_server
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest work units first (stable: a unit's tests keep their order)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest work units first (stable: a unit's tests keep their order).
+
+    xdist hands tests out by node id: tests that share one (schemathesis' operations are all
+    ``test_api_conforms_to_its_schema``) would run once for all of them, silently. Under
+    xdist such a module is refused; the Makefile runs it in a plain pytest of its own."""
+    if hasattr(config, "workerinput"):
+        ids = [item.nodeid for item in items]
+        shared = sorted({nodeid for nodeid in ids if ids.count(nodeid) > 1})
+        if shared:
+            raise pytest.UsageError(
+                f"{len(shared)} node ids name several tests under xdist, e.g. {shared[0]}: "
+                "run that module without -n (see the Makefile's test target)"
+            )
     items.sort(key=lambda item: scheduling.rank(item.nodeid))
 
 
