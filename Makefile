@@ -50,6 +50,9 @@ format: install
 # start once; the units go out longest first (tests/scheduling.py).
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+# One torch (OpenMP) thread per process under test: with two workers each training at once,
+# torch's default of a thread per core puts twice as many spinning threads as cores.
+TEST_THREADS ?= 1
 
 # Modules whose tests share a node id (schemathesis' operations) run without xdist, which
 # would run such a test once for all (tests/conftest.py refuses them under -n).
@@ -57,7 +60,8 @@ SERIAL_TESTS := tests/api/test_schema_fuzz.py
 
 # pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: lint
-	@$(UV) run pytest $(PYTEST_PARALLEL) --ignore=$(SERIAL_TESTS) --durations=15 $(ARGS); rc=$$?; \
+	@OMP_NUM_THREADS=$(TEST_THREADS) $(UV) run pytest $(PYTEST_PARALLEL) --ignore=$(SERIAL_TESTS) \
+		--durations=15 $(ARGS); rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
 		$(UV) run pytest $(SERIAL_TESTS); serial=$$?; \
 		if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$serial
