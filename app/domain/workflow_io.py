@@ -11,6 +11,7 @@ from app.domain.request import (
     BudgetUnit,
     DatasetSpec,
     Direction,
+    MetricName,
     ModelSpec,
     Objective,
     Strategy,
@@ -18,6 +19,7 @@ from app.domain.request import (
 )
 from app.domain.results import (
     CheckpointInfo,
+    RungResult,
     RungSummary,
     SweepResult,
     TrialConfig,
@@ -178,6 +180,22 @@ class TrialRunOutcome(BaseModel):
             checkpoint=train.checkpoint,
             global_step=train.global_step,
             train_seconds=train.train_seconds,
+        )
+
+    def rung_result(self, rung: int, budget: float, metric: MetricName) -> RungResult:
+        """The run's result at ``rung``, valued by the objective's ``metric`` (evaluated runs
+        only: one stopped early has no metrics)."""
+        if self.metrics is None:
+            raise ValueError(f"a run that stopped early ({self.stopped}) has no rung result")
+        return RungResult(
+            rung=rung,
+            budget=budget,
+            global_step=self.global_step,
+            metrics=self.metrics,
+            objective_value=self.metrics.value(metric),
+            checkpoint=self.checkpoint,
+            train_seconds=self.train_seconds,
+            eval_seconds=self.eval_seconds,
         )
 
     @classmethod

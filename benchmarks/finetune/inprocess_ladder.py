@@ -152,16 +152,7 @@ class InProcessLadder:
             end_step=outcome.global_step,
             accuracy=metrics.accuracy,
         )
-        result = RungResult(
-            rung=job.rung,
-            budget=job.budget,
-            global_step=outcome.global_step,
-            metrics=metrics,
-            objective_value=metrics.value(self.request.objective.metric),
-            checkpoint=outcome.checkpoint,
-            train_seconds=outcome.train_seconds,
-            eval_seconds=outcome.eval_seconds,
-        )
+        result = outcome.rung_result(job.rung, job.budget, self.request.objective.metric)
         return run, result
 
 

@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError, CancelledError
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from app.domain import FineTuneInput, RungResult, TrainingParams, TrialJob, TrialStatus
+    from app.domain import FineTuneInput, TrainingParams, TrialJob, TrialStatus
     from app.domain.workflow_io import SweepWorkflowInput, TrialRunOutcome
     from app.search import ladder
     from app.temporal import activity_refs, contract
@@ -150,17 +150,8 @@ class TrialRuns(Proposals):
 
     def _record(self, index: int, rung_index: int, outcome: TrialRunOutcome) -> None:
         request = self._request
-        assert outcome.metrics is not None
-        result = RungResult(
-            rung=rung_index,
-            budget=request.ladder.rungs[rung_index].budget,
-            global_step=outcome.global_step,
-            metrics=outcome.metrics,
-            objective_value=outcome.metrics.value(request.objective.metric),
-            checkpoint=outcome.checkpoint,
-            train_seconds=outcome.train_seconds,
-            eval_seconds=outcome.eval_seconds,
-        )
+        budget = request.ladder.rungs[rung_index].budget
+        result = outcome.rung_result(rung_index, budget, request.objective.metric)
         self._update_trial(index, **ladder.rung_done(self._state.trials[index], result))
 
     def _rung_history_is_long(self, inp: SweepWorkflowInput) -> bool:
