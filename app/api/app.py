@@ -20,7 +20,6 @@ from app.api.errors import install_error_handlers
 from app.api.metrics import ApiMetrics, RequestMetrics
 from app.api.openapi_docs import document_access_answers
 from app.api.routes import control, events, health, metrics, results, sweeps, tokens, webhooks
-from app.api.webhook_registry import WebhookRegistry
 from app.auth.rate_limit import RateLimiter
 from app.auth.stream_slots import StreamSlots
 from app.db import IndexUnavailable, make_engine, ping
@@ -29,6 +28,7 @@ from app.settings import Settings
 from app.temporal.client import connect_lazily
 from app.temporal.gateway import SweepGateway
 from app.webhooks.address_policy import AddressPolicy
+from app.webhooks.registry import WebhookRegistry
 from app.webhooks.wiring import address_policy, secrets_box
 
 DESCRIPTION = """

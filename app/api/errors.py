@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.api.schemas import ErrorBody, FieldError
 from app.db.errors import IndexUnavailable, SweepNotFound
 from app.validation import location_of
+from app.webhooks.registry import WebhookUrlRefused
 
 log = logging.getLogger("app.api")
 
@@ -155,6 +156,11 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _webhook_url_refused(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WebhookUrlRefused)
+    return await _api_error(request, InvalidField(exc.field, exc.message))
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     # Starlette's own answers (unknown path 404, 405) in the same shape as every other error.
     assert isinstance(exc, StarletteHTTPException)
@@ -198,6 +204,7 @@ async def _sweep_not_indexed(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(WebhookUrlRefused, _webhook_url_refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IndexUnavailable, _index_unavailable)
     app.add_exception_handler(SweepNotFound, _sweep_not_indexed)

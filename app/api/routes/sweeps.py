@@ -13,12 +13,12 @@ from app.api.deps import AppSettings, Gateway
 from app.api.errors import ApiError, Conflict, LimitsExceeded, StartUnconfirmed, responses
 from app.api.links import sweep_links
 from app.api.schemas import SweepCreated, SweepView, SweepWebhook, TrialCounts
-from app.api.webhook_registry import Registered, WebhookRegistry
 from app.db import session_scope
 from app.db.access import claim_sweep, release_sweep
 from app.domain import SweepRequest, SweepResult, SweepStatus, TrialStatus
 from app.domain.limits import limit_violations
 from app.domain.results import FINAL_TRIAL_STATUSES
+from app.webhooks.registry import Registered, WebhookRegistry
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 

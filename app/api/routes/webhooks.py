@@ -15,7 +15,6 @@ from app.api.auth import Admin, Caller, OwnedSweepId, VisibleEndpointId
 from app.api.deps import AppSettings, Gateway, IndexSession
 from app.api.errors import Conflict, NotFound, responses
 from app.api.params import DeliveryId
-from app.api.webhook_registry import WebhookRegistry
 from app.db import session_scope
 from app.db import webhooks as repo
 from app.db.repository import require_sweep
@@ -25,6 +24,7 @@ from app.domain.webhook_targets import (
     WebhookEventType,
     check_webhook_url,
 )
+from app.webhooks.registry import WebhookRegistry
 
 router = APIRouter(tags=["webhooks"])
 

@@ -10,13 +10,22 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from app.api.errors import InvalidField
 from app.db import session_scope
 from app.db import webhooks as repo
 from app.domain.webhook_targets import WebhookTarget
 from app.webhooks.address_policy import AddressPolicy, UrlRefused
 from app.webhooks.secret_box import SecretBox
 from app.webhooks.signing import new_secret
+
+
+class WebhookUrlRefused(Exception):
+    """A request's webhook URL the address policy refuses: the API answers 422 naming
+    ``field``, like a validation error."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class WebhookRegistry:
         try:
             await self._policy.check_url(url)
         except UrlRefused as exc:
-            raise InvalidField(field, str(exc)) from None
+            raise WebhookUrlRefused(field, str(exc)) from None
 
     async def register(self, url: str, events: list[str], description: str | None) -> Registered:
         """A global endpoint (every sweep's events)."""
