@@ -110,29 +110,34 @@ VisibleEndpointId = Annotated[str, Depends(visible_endpoint)]
 
 
 def _spend_rate(request: Request, principal: Principal, settings: Settings) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    wait = limiter.acquire(principal.rate_key)
-    if wait > 0:
-        retry_after = retry_after_header(wait)
-        raise TooManyRequests(
-            f"too many calls that change something with this token: at most "
-            f"{settings.rate_limit_per_minute:g} a minute after a burst of "
-            f"{settings.rate_limit_burst}; retry in {retry_after} s",
-            retry_after,
-        )
+    _spend(
+        request.app.state.rate_limiter,
+        principal.rate_key,
+        "too many calls that change something with this token",
+        settings.rate_limit_per_minute,
+        settings.rate_limit_burst,
+    )
 
 
 def _spend_reads(request: Request, principal: Principal, settings: Settings) -> None:
     # Per principal, not per token: making more tokens must not multiply the reads (each one
     # of a sweep is a Temporal query).
-    limiter: RateLimiter = request.app.state.read_rate_limiter
-    wait = limiter.acquire(principal.name)
+    _spend(
+        request.app.state.read_rate_limiter,
+        principal.name,
+        "too many reads for this principal",
+        settings.read_rate_limit_per_minute,
+        settings.read_rate_limit_burst,
+    )
+
+
+def _spend(limiter: RateLimiter, key: str, what: str, per_minute: float, burst: int) -> None:
+    wait = limiter.acquire(key)
     if wait > 0:
         retry_after = retry_after_header(wait)
         raise TooManyRequests(
-            f"too many reads for this principal: at most "
-            f"{settings.read_rate_limit_per_minute:g} a minute after a burst of "
-            f"{settings.read_rate_limit_burst}; retry in {retry_after} s",
+            f"{what}: at most {per_minute:g} a minute after a burst of {burst}; "
+            f"retry in {retry_after} s",
             retry_after,
         )
 

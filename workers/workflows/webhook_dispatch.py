@@ -12,7 +12,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, FailureError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from app.domain.webhooks import (
@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
         WebhookRetrySchedule,
     )
     from app.temporal import activity_refs, contract
+
+from workers.workflows.failures import root_message
 
 
 @workflow.defn(name=contract.WEBHOOK_DISPATCH_WORKFLOW)
@@ -57,7 +59,7 @@ class WebhookDispatchWorkflow:
                 retry_policy=contract.webhook_retry_policy(schedule),
             )
         except ActivityError as err:
-            detail = f"gave up after retrying: {_root_message(err)}"
+            detail = f"gave up after retrying: {root_message(err)}"
             await workflow.execute_activity(
                 activity_refs.finish_webhook_delivery,
                 FinishDeliveryInput(delivery_id=delivery_id, error=detail),
@@ -68,10 +70,3 @@ class WebhookDispatchWorkflow:
             )
             return DeliveryReport(delivery_id=delivery_id, state="failed", detail=detail)
         return report
-
-
-def _root_message(err: BaseException) -> str:
-    """The last attempt's own words (e.g. "attempt 16: HTTP 503"), not Temporal's wrappers."""
-    while isinstance(err, FailureError) and err.cause is not None:
-        err = err.cause
-    return str(err.message if isinstance(err, FailureError) else err)

@@ -30,8 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from app.temporal import activity_refs, contract
 
 from workers.workflows import journal, webhook_events
-from workers.workflows.engine.state import root_message
 from workers.workflows.engine.trial_runs import TrialRuns
+from workers.workflows.failures import root_message
 
 
 class Lifecycle(TrialRuns):

@@ -17,7 +17,8 @@ with workflow.unsafe.imports_passed_through():
     from app.domain.workflow_io import MirrorInput
     from app.temporal import activity_refs, contract
 
-from workers.workflows.engine.state import EngineState, root_message
+from workers.workflows.engine.state import EngineState
+from workers.workflows.failures import root_message
 
 
 class MirrorWrites(EngineState):

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workers.workflows import journal, webhook_events
 from workers.workflows.engine.mirror import MirrorWrites
-from workers.workflows.engine.state import root_message
+from workers.workflows.failures import root_message
 
 
 class Notifications(MirrorWrites):

@@ -13,13 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from app.domain import (
         SweepResult,
         SweepStatus,
-        TrialResult,
     )
     from app.domain.sweep_events import SweepEventType
     from app.domain.workflow_io import SweepState, SweepWorkflowInput
@@ -82,9 +81,6 @@ class EngineState:
         state = self._state
         return state.checkpoint_generation + state.trial_checkpoint_generation.get(index, 0)
 
-    def _rung_members(self, rung_index: int) -> list[TrialResult]:
-        return ladder.members(self._state, rung_index)
-
     def _emit(self, type: SweepEventType, **fields: Any) -> None:
         """Append to the journal (state only: no command, so it costs no history)."""
         journal.append(
@@ -131,10 +127,3 @@ def index_of(trial_id: str) -> int:
         return ladder.index_of(trial_id)
     except ValueError as err:
         raise ApplicationError(str(err)) from None
-
-
-def root_message(err: BaseException) -> str:
-    """The innermost cause's message: the activity's own words, not the wrappers'."""
-    while isinstance(err, FailureError) and err.cause is not None:
-        err = err.cause
-    return str(err.message if isinstance(err, FailureError) else err)

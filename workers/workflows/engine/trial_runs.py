@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from app.temporal import activity_refs, contract
 
 from workers.workflows.engine.proposals import Proposals
-from workers.workflows.engine.state import root_message
+from workers.workflows.failures import root_message
 
 _UNFINISHED = (TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.PAUSED)
 
