@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -60,7 +61,23 @@ def port_is_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+# Below Linux's ephemeral range (32768-60999): the kernel hands ports there to outgoing
+# connections and to every bind(0), so a port a stopped server releases could be taken
+# before the server restarts on it (a restart drill beside another stack saw exactly that).
+_FREE_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
+    """A port nothing listens on now, picked at random outside the ephemeral range."""
+    pick = random.SystemRandom()
+    for _ in range(100):
+        port = pick.choice(_FREE_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
